@@ -1,0 +1,49 @@
+import type { FastifyReply } from 'fastify'
+import type { Backend } from './backend'
+import { jobRequest } from './background'
+import type { JobSpec } from './options'
+import type { AcceptedOptions } from './types'
+
+/** Seconds a client is told to wait after a 503 (queue full, or this instance closing). */
+export const RETRY_AFTER_SECONDS = 1
+
+export interface AcceptedEnv {
+  readonly backend: Backend
+  readonly jobs: ReadonlyMap<string, JobSpec>
+  /** The status monitor's URL for a job id, when `statusRoute` is set. */
+  readonly locate: ((id: string) => string) | undefined
+}
+
+/**
+ * `reply.accepted(...)`: queues the job, then answers 202 (RFC 9110, 15.3.3), or 503 with
+ * Retry-After when the queue is full or the app closing. The reply waits for the queueing only.
+ */
+export function acceptedReply (env: AcceptedEnv) {
+  return function accepted (this: FastifyReply, target?: unknown, dataOrOptions?: unknown, options?: AcceptedOptions): FastifyReply {
+    if (target === undefined) return this.code(202).send()
+    const isFunction = typeof target === 'function'
+    const opts = (isFunction ? dataOrOptions : options) as AcceptedOptions | undefined
+    let request
+    try {
+      request = jobRequest(env.jobs, target, isFunction ? undefined : dataOrOptions, opts?.name, this.log)
+    } catch (error) {
+      return this.send(error)
+    }
+    env.backend.enqueue(request).then(id => sendAccepted(this, env, id, opts), error => sendRefusal(this, error))
+    return this
+  }
+}
+
+function sendAccepted (reply: FastifyReply, env: AcceptedEnv, id: string, opts: AcceptedOptions | undefined): void {
+  const statusUrl = env.locate?.(id)
+  reply.code(202)
+  if (opts?.headers !== undefined) reply.headers(opts.headers)
+  if (statusUrl !== undefined) reply.header('location', statusUrl)
+  if (opts?.body !== undefined) reply.send(opts.body)
+  else reply.send(statusUrl === undefined ? { id, status: 'queued' } : { id, status: 'queued', statusUrl })
+}
+
+function sendRefusal (reply: FastifyReply, error: { statusCode?: number }): void {
+  if (error.statusCode === 503) reply.header('retry-after', RETRY_AFTER_SECONDS)
+  reply.send(error)
+}

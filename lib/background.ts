@@ -1,0 +1,44 @@
+import type { AwilixContainer } from 'awilix'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Backend, JobRequest } from './backend'
+import { UnknownJobError } from './errors'
+import type { JobSpec } from './options'
+import type { Background, BackgroundCradle, JobHandler } from './types'
+
+const FUNCTION_JOB_DEFAULTS = { retries: 0, backoff: 1000, timeout: undefined }
+
+/** Turns a job name or function into a request for the backend; throws FST_BACKGROUND_UNKNOWN_JOB. */
+export function jobRequest (
+  jobs: ReadonlyMap<string, JobSpec>,
+  target: unknown,
+  data: unknown,
+  label: string | undefined,
+  log: FastifyBaseLogger
+): JobRequest {
+  if (typeof target === 'function') {
+    return { name: label ?? 'anonymous', data: undefined, spec: { ...FUNCTION_JOB_DEFAULTS, handler: target as JobHandler }, named: false, log }
+  }
+  const spec = typeof target === 'string' ? jobs.get(target) : undefined
+  if (spec === undefined) throw new UnknownJobError(JSON.stringify(String(target)))
+  return { name: target as string, data, spec, named: true, log }
+}
+
+/** `app.background`: the same queue and limits as `reply.accepted`, from anywhere. */
+export function createBackground (
+  backend: Backend,
+  jobs: ReadonlyMap<string, JobSpec>,
+  container: AwilixContainer<BackgroundCradle>,
+  log: FastifyBaseLogger
+): Background {
+  return {
+    async enqueue (target: JobHandler | string, dataOrOptions?: unknown) {
+      const label = typeof target === 'function' ? (dataOrOptions as { name?: string } | undefined)?.name : undefined
+      const id = await backend.enqueue(jobRequest(jobs, target, dataOrOptions, label, log))
+      return { id }
+    },
+    status: async id => typeof id === 'string' ? await backend.status(id) : undefined,
+    drain: () => backend.drain(),
+    stats: () => backend.stats(),
+    container
+  }
+}

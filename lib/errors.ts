@@ -1,0 +1,48 @@
+import createError from '@fastify/error'
+
+// Every error the plugin throws or sends, in one place: this is its whole failure surface.
+
+/** An option (or a runtime `app.tasks.add` definition) is invalid; the message names its path. */
+export const InvalidOptionError = createError<'FST_BACKGROUND_INVALID_OPTION', 500, [string, string]>(
+  'FST_BACKGROUND_INVALID_OPTION', 'Invalid option %s: %s', 500)
+
+/** The queue holds `maxQueued` waiting jobs already; answered as 503 with Retry-After. */
+export const QueueFullError = createError<'FST_BACKGROUND_QUEUE_FULL', 503, [number]>(
+  'FST_BACKGROUND_QUEUE_FULL', 'The background queue is full (%s jobs waiting); retry later', 503)
+
+/** The application is closing and accepts no new work; answered as 503 with Retry-After. */
+export const ClosingError = createError<'FST_BACKGROUND_CLOSING', 503, []>(
+  'FST_BACKGROUND_CLOSING', 'The application is shutting down and accepts no new background work', 503)
+
+/** A job name that `options.jobs` does not declare. */
+export const UnknownJobError = createError<'FST_BACKGROUND_UNKNOWN_JOB', 500, [string]>(
+  'FST_BACKGROUND_UNKNOWN_JOB', 'Unknown background job %s: declare it in the plugin option "jobs"', 500)
+
+/** A task name the registry does not hold. */
+export const UnknownTaskError = createError<'FST_BACKGROUND_UNKNOWN_TASK', 500, [string]>(
+  'FST_BACKGROUND_UNKNOWN_TASK', 'Unknown task %s', 500)
+
+/** `trigger()` before the application is ready: nothing runs before onReady. */
+export const NotReadyError = createError<'FST_BACKGROUND_NOT_READY', 500, [string]>(
+  'FST_BACKGROUND_NOT_READY', 'Task %s cannot run before the application is ready', 500)
+
+/** A function job given to a backend that persists jobs: functions cannot be stored. */
+export const NotDurableError = createError<'FST_BACKGROUND_NOT_DURABLE', 500, []>(
+  'FST_BACKGROUND_NOT_DURABLE',
+  'This backend persists jobs, and a function cannot be persisted: declare a named job in the plugin option "jobs" and enqueue it by name', 500)
+
+/** Job data that JSON cannot carry, for a backend that persists jobs. */
+export const InvalidDataError = createError<'FST_BACKGROUND_INVALID_DATA', 500, [string, string]>(
+  'FST_BACKGROUND_INVALID_DATA', 'Data for job %s cannot be stored as JSON: %s', 500)
+
+/** Recorded as the error of a run whose signal aborted on timeout. */
+export const TimeoutError = createError<'FST_BACKGROUND_TIMEOUT', 500, [number]>(
+  'FST_BACKGROUND_TIMEOUT', 'Timed out after %s ms', 500)
+
+/** The abort reason of a run cancelled by `remove()`, `pause()` of a loop, or close. */
+export const CancelledError = createError<'FST_BACKGROUND_CANCELLED', 500, [string]>(
+  'FST_BACKGROUND_CANCELLED', 'Cancelled: %s', 500)
+
+/** The status route's answer for an id it does not know (or no longer keeps). */
+export const JobNotFoundError = createError<'FST_BACKGROUND_JOB_NOT_FOUND', 404, []>(
+  'FST_BACKGROUND_JOB_NOT_FOUND', 'No such job, or its status is no longer kept', 404)

@@ -1,0 +1,154 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { JobRequest } from './backend'
+import { ClosingError, QueueFullError } from './errors'
+import { JobRun } from './job'
+import { JobStore } from './job-store'
+import type { Settings } from './options'
+import type { RunHost } from './run'
+import { untilDeadline } from './shutdown'
+import type { JobStats } from './types'
+
+/**
+ * The in-process job queue: at most `concurrency` jobs run at once and at most `maxQueued` wait;
+ * beyond that a job is refused, never dropped. Jobs start on a later turn of the event loop, so
+ * a reply is written before its job starts.
+ */
+export class JobQueue {
+  readonly store: JobStore
+  readonly #waiting: JobRun[] = []
+  #head = 0
+  readonly #running = new Set<JobRun>()
+  #succeeded = 0
+  #failed = 0
+  #rejected = 0
+  #started = false
+  #closing = false
+  #pumpPending = false
+  #idle: Array<() => void> = []
+
+  constructor (
+    private readonly host: RunHost,
+    private readonly settings: Pick<Settings, 'concurrency' | 'maxQueued' | 'retention'>,
+    private readonly log: FastifyBaseLogger
+  ) {
+    this.store = new JobStore(settings.retention)
+  }
+
+  get waiting (): number {
+    return this.#waiting.length - this.#head
+  }
+
+  get running (): number {
+    return this.#running.size
+  }
+
+  enqueue (request: JobRequest): JobRun {
+    if (this.#closing) throw this.refuse(new ClosingError())
+    const freeSlots = this.#started ? this.settings.concurrency - this.#running.size : 0
+    if (this.waiting >= this.settings.maxQueued + freeSlots) throw this.refuse(new QueueFullError(this.waiting))
+    const job = new JobRun(this.host, request)
+    this.store.add(job)
+    this.#waiting.push(job)
+    this.schedulePump()
+    return job
+  }
+
+  stats (): JobStats {
+    // A job waiting to retry keeps its slot but reports 'queued'; there are at most `concurrency`.
+    let retrying = 0
+    for (const job of this.#running) if (job.status === 'queued') retrying++
+    return {
+      queued: this.waiting + retrying,
+      running: this.#running.size - retrying,
+      succeeded: this.#succeeded,
+      failed: this.#failed,
+      rejected: this.#rejected
+    }
+  }
+
+  /** Resolves when nothing is waiting or running. */
+  drain (): Promise<void> {
+    if (this.isIdle()) return Promise.resolve()
+    return new Promise(resolve => this.#idle.push(resolve))
+  }
+
+  start (): void {
+    this.#started = true
+    this.schedulePump()
+  }
+
+  stopAccepting (): void {
+    this.#closing = true
+  }
+
+  /** Lets waiting and running jobs finish by `deadline`; then cancels what is left, logging each. */
+  async close (deadline: number): Promise<void> {
+    this.#closing = true
+    if (await untilDeadline(this.drain(), deadline)) return
+    for (let job = this.shift(); job !== undefined; job = this.shift()) {
+      job.finish({ status: 'cancelled', error: 'Cancelled: shutdown timeout reached before the job started' })
+      this.store.finish(job)
+      job.parentLog.warn(job.logBindings(), 'job abandoned at shutdown: it never started')
+    }
+    for (const job of this.#running) {
+      job.parentLog.warn(job.logBindings(), 'job still running at the shutdown timeout: aborting it')
+      job.cancel('shutdown timeout reached')
+    }
+    await this.drain()
+  }
+
+  private refuse (error: Error): Error {
+    this.#rejected++
+    return error
+  }
+
+  private schedulePump (): void {
+    if (this.#pumpPending || !this.#started) return
+    this.#pumpPending = true
+    setImmediate(() => {
+      this.#pumpPending = false
+      this.pump()
+    })
+  }
+
+  private pump (): void {
+    while (this.#running.size < this.settings.concurrency) {
+      const job = this.shift()
+      if (job === undefined) return
+      this.#running.add(job)
+      job.execute().then(outcome => this.settle(job, outcome), /* c8 ignore next */ error => this.log.error({ err: error }, 'job runner failed'))
+    }
+  }
+
+  private settle (job: JobRun, outcome: Parameters<JobRun['finish']>[0]): void {
+    job.finish(outcome)
+    this.store.finish(job)
+    this.#running.delete(job)
+    if (job.status === 'succeeded') this.#succeeded++
+    else if (job.status === 'failed') this.#failed++
+    this.pump()
+    if (this.isIdle()) this.wakeIdle()
+  }
+
+  private shift (): JobRun | undefined {
+    if (this.#head === this.#waiting.length) return undefined
+    const job = this.#waiting[this.#head]
+    this.#waiting[this.#head++] = undefined as unknown as JobRun
+    // Compact now and then, so shifting stays O(1) and the array does not grow without bound.
+    if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+      this.#waiting.splice(0, this.#head)
+      this.#head = 0
+    }
+    return job
+  }
+
+  private isIdle (): boolean {
+    return this.waiting === 0 && this.#running.size === 0
+  }
+
+  private wakeIdle (): void {
+    const waiters = this.#idle
+    this.#idle = []
+    for (const resolve of waiters) resolve()
+  }
+}

@@ -1,0 +1,231 @@
+import type { AwilixContainer } from 'awilix'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { Backend } from './backend'
+
+/**
+ * What `ctx.cradle` resolves. Augment it to type your registrations:
+ * `declare module 'fastify-background' { interface BackgroundCradle { users: UserService } }`
+ */
+export interface BackgroundCradle {
+  [name: string]: any
+}
+
+/** What every run of a task or job gets: its own scope, signal and logger. */
+export interface WorkContext {
+  /** Which attempt this is, 1-based; each attempt gets a fresh context, scope and signal. */
+  readonly attempt: number
+  /** An awilix scope of the root container, created for this attempt and disposed when it ends. */
+  readonly scope: AwilixContainer<BackgroundCradle>
+  /** `scope.cradle`. */
+  readonly cradle: BackgroundCradle
+  /** Aborts on timeout, on close, and when the task is removed. */
+  readonly signal: AbortSignal
+  readonly app: FastifyInstance
+  /** Resolves after `ms`, or as soon as `signal` aborts. */
+  sleep: (ms: number) => Promise<void>
+}
+
+export interface TaskContext extends WorkContext {
+  readonly name: string
+  /** Unique per run; the attempts of one run share it. */
+  readonly runId: string
+  /** The nominal due time (before jitter); for `trigger()` and `immediate`, when the run was asked for. */
+  readonly scheduledAt: Date
+  /** A child of `app.log` with `{ task, runId }`. */
+  readonly log: FastifyBaseLogger
+}
+
+export interface JobContext<Data = unknown> extends WorkContext {
+  /** A random UUID. */
+  readonly id: string
+  /** The declared job name, or `opts.name`, or `'anonymous'` for a function job. */
+  readonly name: string
+  readonly data: Data
+  /** A child of the request's logger (so it carries `reqId`) with `{ jobId }`; of `app.log` outside a request. */
+  readonly log: FastifyBaseLogger
+}
+
+export type TaskHandler = (ctx: TaskContext) => unknown
+export type JobHandler<Data = any> = (ctx: JobContext<Data>) => unknown
+
+/** A number of milliseconds, or a string such as `'250ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'`. */
+export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
+interface TaskOptionsBase {
+  /** Unique, non-empty; letters, digits and `_ . : @ / -`. */
+  name: string
+  handler: TaskHandler
+  /** false: registered, paused. Default true. */
+  enabled?: boolean
+  /** ms before the first scheduled run (loops: before the loop starts). Default 0. */
+  delay?: number
+}
+
+interface ScheduledTaskOptions extends TaskOptionsBase {
+  /** Also run once right after ready (after `delay`). Default false. */
+  immediate?: boolean
+  /** Up to this many ms added at random to each run time. Default 0. */
+  jitter?: number
+  /** ms for each attempt: the signal aborts and the attempt counts as 'timeout'. */
+  timeout?: number
+  /** 'skip' (default): a due run is skipped while one runs; 'allow': runs may overlap. */
+  overlap?: 'skip' | 'allow'
+  /** Failed attempts retried this many times. Default 0. */
+  retries?: number
+  /** ms before the first retry, doubling each time. Default 1000. */
+  backoff?: number
+}
+
+export interface EveryTaskOptions extends ScheduledTaskOptions {
+  /** Fixed rate, anchored to ready + delay. */
+  every: Duration
+  cron?: never
+  timezone?: never
+  loop?: never
+}
+
+export interface CronTaskOptions extends ScheduledTaskOptions {
+  /** 5 or 6 fields (seconds first when 6). */
+  cron: string
+  /** An IANA time zone such as 'Europe/Rome'. Default: the process's. */
+  timezone?: string
+  every?: never
+  loop?: never
+}
+
+export interface LoopTaskOptions extends TaskOptionsBase {
+  /** Started once when ready and meant to run until `ctx.signal` aborts; restarted with backoff if it ends early. */
+  loop: true
+  every?: never
+  cron?: never
+}
+
+export type TaskDefinition = EveryTaskOptions | CronTaskOptions | LoopTaskOptions
+
+export interface JobOptions<Data = any> {
+  handler: JobHandler<Data>
+  /** Failed attempts retried this many times. Default 0. */
+  retries?: number
+  /** ms before the first retry, doubling each time. Default 1000. */
+  backoff?: number
+  /** ms for each attempt. */
+  timeout?: number
+}
+
+export type JobDefinition<Data = any> = JobHandler<Data> | JobOptions<Data>
+
+export interface RetentionOptions {
+  /** ms a finished job's status is kept. Default 3_600_000. */
+  ttl?: number
+  /** Finished job statuses kept at most. Default 10_000. */
+  max?: number
+}
+
+export interface FastifyBackgroundOptions {
+  /** The root awilix container. Default: `app.diContainer` (@fastify/awilix), else a new container. */
+  container?: AwilixContainer
+  tasks?: TaskDefinition[]
+  jobs?: Record<string, JobDefinition>
+  /** Accepted jobs running at once. Default 10. */
+  concurrency?: number
+  /** Accepted jobs waiting; beyond that `reply.accepted` answers 503. Default 1000. */
+  maxQueued?: number
+  /** ms that close waits for running work before aborting it. Default 10_000. */
+  shutdownTimeout?: number
+  /** A path with exactly one `:param`, e.g. '/jobs/:id', for Location headers and a GET status route. Default false. */
+  statusRoute?: string | false
+  retention?: RetentionOptions
+  /** Default: in-process. `bullmqBackend({...})` from 'fastify-background/bullmq' for many replicas. */
+  backend?: Backend
+}
+
+export type TaskKind = 'every' | 'cron' | 'loop'
+export type TaskState = 'idle' | 'running' | 'paused' | 'stopped'
+export type RunStatus = 'succeeded' | 'failed' | 'timeout' | 'skipped' | 'cancelled'
+
+export interface RunResult {
+  runId: string
+  status: RunStatus
+  startedAt: Date
+  finishedAt: Date
+  durationMs: number
+  /** The message of what the handler threw, or why it timed out or was cancelled. */
+  error?: string
+}
+
+export interface TaskInfo {
+  name: string
+  kind: TaskKind
+  state: TaskState
+  nextRunAt: Date | null
+  /** Runs in progress. */
+  running: number
+  /** Finished runs, `trigger()` included. */
+  runs: number
+  /** Runs that ended 'failed' or 'timeout'. */
+  failures: number
+  /** Due runs skipped because one was running (`overlap: 'skip'`). */
+  skips: number
+  lastRun: RunResult | null
+}
+
+export interface TaskRegistry {
+  list: () => TaskInfo[]
+  get: (name: string) => TaskInfo | undefined
+  /** Validated like the options; starts at once when the app is ready. */
+  add: (definition: TaskDefinition) => TaskInfo
+  /** Stops the schedule, aborts a running run and waits for it. false: no such task. */
+  remove: (name: string) => Promise<boolean>
+  /** false: no such task. */
+  pause: (name: string) => boolean
+  /** false: no such task. */
+  resume: (name: string) => boolean
+  /** Runs it now, outside the schedule; `{ status: 'skipped' }` while a run is in progress and overlap is 'skip'. */
+  trigger: (name: string) => Promise<RunResult>
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+export interface JobStatus {
+  id: string
+  name: string
+  status: JobState
+  enqueuedAt: Date
+  startedAt?: Date
+  finishedAt?: Date
+  /** The message only, never a stack. */
+  error?: string
+}
+
+export interface JobStats {
+  queued: number
+  running: number
+  succeeded: number
+  failed: number
+  /** Refusals because the queue was full or the app closing. */
+  rejected: number
+}
+
+export interface EnqueueOptions {
+  /** Labels a function job in logs and statuses. Default 'anonymous'. */
+  name?: string
+}
+
+export interface AcceptedOptions extends EnqueueOptions {
+  /** Replaces the default body `{ id, status: 'queued', statusUrl? }`. */
+  body?: unknown
+  headers?: Record<string, string | number | string[]>
+}
+
+export interface Background {
+  enqueue: {
+    (fn: JobHandler, opts?: EnqueueOptions): Promise<{ id: string }>
+    (name: string, data?: unknown): Promise<{ id: string }>
+  }
+  status: (id: string) => Promise<JobStatus | undefined>
+  /** Resolves when nothing is queued or running. */
+  drain: () => Promise<void>
+  stats: () => Promise<JobStats>
+  /** The root awilix container in use. */
+  readonly container: AwilixContainer<BackgroundCradle>
+}
