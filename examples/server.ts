@@ -54,7 +54,7 @@ async function main (): Promise<void> {
   app.background.container.register({ foo: asClass(Foo).scoped() })
 
   app.get('/', async () => `Hello, World! ${new Date().toISOString()}`)
-  app.post('/reports', async (request, reply) => reply.accepted('report.build', { requestedAt: new Date().toISOString() }))
+  app.post('/reports', async (_request, reply) => reply.accepted('report.build', { requestedAt: new Date().toISOString() }))
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

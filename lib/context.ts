@@ -18,7 +18,7 @@ export interface AttemptOwner {
  * that never touches them costs no scope, no AbortController and no child logger.
  */
 export class AttemptContext {
-  #scope: AwilixContainer | undefined
+  #scope: AwilixContainer<BackgroundCradle> | undefined
   #controller: AbortController | undefined
   #log: FastifyBaseLogger | undefined
   #sleep: ((ms: number) => Promise<void>) | undefined
@@ -27,7 +27,7 @@ export class AttemptContext {
   constructor (protected readonly owner: AttemptOwner, readonly attempt: number) {}
 
   get scope (): AwilixContainer<BackgroundCradle> {
-    this.#scope ??= this.owner.container.createScope()
+    this.#scope ??= this.owner.container.createScope<BackgroundCradle>()
     return this.#scope
   }
 

@@ -56,6 +56,6 @@ class TaskTimer {
     const due = this.#due
     // Due times that passed while the event loop was blocked (beyond jitter) are merged into this run.
     this.arm(this.schedule.next(Math.max(due, now - this.task.spec.jitter)))
-    void this.task.fire(due)
+    this.task.fire(due)
   }
 }

@@ -8,7 +8,7 @@ import { Registry } from './registry'
 import type { RunHost } from './run'
 import { addStatusRoute } from './status-route'
 import { createTracers } from './tracing'
-import type { FastifyBackgroundOptions } from './types'
+import type { BackgroundCradle, FastifyBackgroundOptions } from './types'
 
 /**
  * The plugin's whole lifecycle, top to bottom: options, then decorators, then hooks. Nothing
@@ -24,7 +24,8 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
   await backend.open({ log: app.log, settings, runner })
 
   const registry = new Registry({ runner, backend, log: app.log }, settings.tasks)
-  const background = createBackground(backend, settings.jobs, container, app.log)
+  // The cradle's type is the user's to declare (BackgroundCradle); the container is theirs too.
+  const background = createBackground(backend, settings.jobs, container as AwilixContainer<BackgroundCradle>, app.log)
   const locate = settings.statusRoute === false ? undefined : addStatusRoute(app, settings.statusRoute, background)
 
   app.decorate('tasks', registry.api)

@@ -4,7 +4,7 @@ import { LongTimer } from './timers'
 export function untilDeadline (work: Promise<unknown>, deadline: number): Promise<boolean> {
   return new Promise(resolve => {
     const timer = new LongTimer(() => resolve(false), deadline - Date.now())
-    void work.then(() => {
+    work.then(() => {
       timer.clear()
       resolve(true)
     })

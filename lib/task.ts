@@ -185,7 +185,7 @@ export class Task implements ScheduledTask {
     this.#nextRunAt = Date.now() + Math.max(0, delayMs)
     this.#loopTimer = new LongTimer(() => {
       this.#nextRunAt = null
-      void this.execute(Date.now())
+      this.execute(Date.now())
     }, delayMs)
   }
 
