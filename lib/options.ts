@@ -87,12 +87,12 @@ export function readTask (input: unknown, path: string): TaskSpec {
     delay: count(task.delay, `${path}.delay`, 0, 0),
     enabled: flag(task.enabled, `${path}.enabled`, true)
   }
+  if (task.timezone !== undefined && kind !== 'cron') throw invalid(`${path}.timezone`, 'applies only to a cron task')
   if (kind === 'loop') {
     const misplaced = NOT_FOR_LOOPS.find(key => task[key] !== undefined)
     if (misplaced !== undefined) throw invalid(`${path}.${misplaced}`, 'does not apply to a loop task')
     return { ...base, immediate: false, jitter: 0, overlap: 'skip', retries: 0, backoff: DEFAULTS.backoff, timeout: undefined }
   }
-  if (task.timezone !== undefined && kind !== 'cron') throw invalid(`${path}.timezone`, 'applies only to a cron task')
   return {
     ...base,
     ...readSchedule(task, kind, path),
