@@ -109,12 +109,12 @@ export abstract class Run implements AttemptOwner {
     return new Promise<Outcome>(resolve => {
       let settled = false
       let abortStatus: OutcomeStatus | undefined
-      let timeout: NodeJS.Timeout | undefined
+      let timeout: LongTimer | undefined
       let grace: NodeJS.Timeout | undefined
       const finish = (outcome: Outcome): void => {
         if (settled) return
         settled = true
-        clearTimeout(timeout)
+        timeout?.clear()
         clearTimeout(grace)
         resolve(outcome)
       }
@@ -130,7 +130,8 @@ export abstract class Run implements AttemptOwner {
       }
       this.#current = abort
       const limit = this.spec.timeout
-      if (limit !== undefined) timeout = setTimeout(() => abort(new TimeoutError(limit), 'timeout'), limit)
+      // A timeout may be longer than Node's timer limit (2^31-1 ms), which would fire it at once.
+      if (limit !== undefined) timeout = new LongTimer(() => abort(new TimeoutError(limit), 'timeout'), limit)
 
       let result: unknown
       try {
