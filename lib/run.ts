@@ -142,7 +142,8 @@ export abstract class Run implements AttemptOwner {
       // A synchronous handler cannot have been aborted: no timer fires while it runs.
       if (!isThenable(result)) return finish(SUCCEEDED)
       result.then(
-        () => finish(abortStatus === 'timeout' ? this.failure(ctx, abortStatus, undefined) : SUCCEEDED),
+        // Settling after an abort does not undo it: the run timed out, or was cancelled.
+        () => finish(abortStatus === undefined ? SUCCEEDED : this.failure(ctx, abortStatus, undefined)),
         error => settled ? this.lateRejection(ctx, error) : finish(this.failure(ctx, abortStatus, error))
       )
     })
@@ -157,8 +158,10 @@ export abstract class Run implements AttemptOwner {
       return { status: 'timeout', error: error.message }
     }
     if (abortStatus === 'cancelled') {
-      ctx.log.warn({ attempt }, `${this.kind} cancelled: ${this.#cancelled?.message ?? ''}`)
-      return { status: 'cancelled', error: this.#cancelled?.message }
+      // Expected at close for a loop; an abandoned run is logged at warn by whoever gave up on it.
+      const reason = (this.#cancelled as Error).message
+      ctx.log.info({ attempt }, `${this.kind} cancelled: ${reason}`)
+      return { status: 'cancelled', error: reason }
     }
     ctx.log.error({ err: toError(error), attempt }, `${this.kind} failed`)
     return { status: 'failed', error: describeError(error) }
