@@ -181,6 +181,8 @@ export abstract class Run implements AttemptOwner {
 
   private waitOrCancel (ms: number): Promise<void> {
     return new Promise(resolve => {
+      // Cancelled while the attempt's scope was being disposed: no wait.
+      if (this.#cancelled !== undefined) return resolve()
       const timer = new LongTimer(() => {
         this.#endWait = undefined
         resolve()
