@@ -31,6 +31,8 @@ export interface ScheduledTask {
   readonly spec: TaskSpec
   /** ms since the epoch the in-process schedule is anchored at: ready (or `add`) + delay. */
   readonly anchor: number
+  /** ms since the epoch of the first due time to fire: the anchor at ready, the moment of `resume()` after a pause. */
+  readonly since: number
   /** A due time arrived: run it, or skip it while a run is in progress and overlap is 'skip'. */
   fire: (scheduledAt: number) => Promise<RunResult>
   /** The next due time, for `TaskInfo.nextRunAt`; null when none is planned. */

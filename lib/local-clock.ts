@@ -27,7 +27,7 @@ class TaskTimer {
   constructor (private readonly task: ScheduledTask, private readonly schedule: Schedule) {}
 
   start (): void {
-    this.arm(this.schedule.next(this.task.anchor - 1))
+    this.arm(this.schedule.next(this.task.since - 1))
   }
 
   stop (): void {

@@ -42,6 +42,7 @@ class TaskRun extends Run {
 /** One registered task: its state, counters and runs. */
 export class Task implements ScheduledTask {
   anchor = 0
+  since = 0
   #nextRunAt: number | null = null
   #paused: boolean
   #started = false
@@ -76,6 +77,7 @@ export class Task implements ScheduledTask {
   start (now: number): void {
     this.#started = true
     this.anchor = now + this.spec.delay
+    this.since = this.anchor
     if (!this.#paused) this.drive()
   }
 
@@ -90,6 +92,8 @@ export class Task implements ScheduledTask {
   resume (): void {
     if (!this.#paused || this.#stopped) return
     this.#paused = false
+    // Due times that passed while paused are not run late, and `immediate` does not run again.
+    this.since = Math.max(this.anchor, Date.now())
     if (this.#started) this.drive()
   }
 
