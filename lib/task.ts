@@ -160,6 +160,8 @@ export class Task implements ScheduledTask {
   }
 
   private execute (scheduledAt: number): Promise<RunResult> {
+    // A loop runs once at a time: a triggered run replaces a pending (re)start.
+    if (this.spec.kind === 'loop') this.halt()
     const run = new TaskRun(this.env.runner, this.spec, this.env.log, new Date(scheduledAt))
     const startedAt = Date.now()
     const done = run.execute().then(outcome => this.record(run, outcome, startedAt))
@@ -187,10 +189,7 @@ export class Task implements ScheduledTask {
 
   private startLoopIn (delayMs: number): void {
     this.#nextRunAt = Date.now() + Math.max(0, delayMs)
-    this.#loopTimer = new LongTimer(() => {
-      this.#nextRunAt = null
-      this.execute(Date.now())
-    }, delayMs)
+    this.#loopTimer = new LongTimer(() => { this.execute(Date.now()) }, delayMs)
   }
 
   /** A loop that threw or returned before close is restarted after a backoff. */
