@@ -127,7 +127,7 @@ t.test('ready() rejects too when register is not awaited', async t => {
   const app = Fastify()
   t.teardown(() => app.close())
   app.register(fastifyBackground, { tasks: [every(), every({ name: 'b', every: -1 })] } as any)
-  await t.rejects(app.ready(), { code: 'FST_BACKGROUND_INVALID_OPTION', message: /^Invalid option tasks\[1\]\.every: must be a positive number/ })
+  await t.rejects(async () => await app.ready(), { code: 'FST_BACKGROUND_INVALID_OPTION', message: /^Invalid option tasks\[1\]\.every: must be a positive number/ })
 })
 
 t.test('messages say what was given, readably', async t => {
@@ -246,7 +246,7 @@ t.test('a timeout longer than 2^31-1 ms does not fire early', async t => {
 })
 
 t.test('app.tasks.add validates like the options, with the same code', async t => {
-  const { app } = await buildApp({ tasks: [every()] })
+  const { app } = await buildApp({ tasks: [every()] } as any)
   t.teardown(() => app.close())
   const bad: Array<[unknown, string]> = [
     [every(), 'task.name'],

@@ -11,7 +11,6 @@ import { fakeApp, guardUnhandled, T0 } from './helpers/tasks'
 
 guardUnhandled(t)
 
-const HOUR = 3_600_000
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** A scoped service whose disposal is recorded. */
@@ -45,9 +44,9 @@ t.test('the task context: name, runId, attempt, scheduledAt, scope, cradle, sign
           sameConnection: ctx.cradle.connection === ctx.scope.resolve('connection'),
           connection: ctx.cradle.connection.id,
           signal: ctx.signal,
-          sameSignal: ctx.signal === ctx.signal,
+          sameSignal: Object.is(ctx.signal, ctx.signal),
           app: ctx.app,
-          sleepSame: ctx.sleep === ctx.sleep
+          sleepSame: Object.is(ctx.sleep, ctx.sleep)
         }
         ctx.log.info('hello from a task')
         const before = Date.now()
@@ -161,7 +160,7 @@ t.test('timeout: the signal aborts, the run counts as timeout, and is retried wh
         name: 'slow',
         every: '1h',
         timeout: 500,
-        handler: ctx => new Promise((resolve, reject) => {
+        handler: ctx => new Promise((_resolve, reject) => {
           ctx.signal.addEventListener('abort', () => {
             reasons.push(ctx.signal.reason)
             reject(ctx.signal.reason)
@@ -249,7 +248,7 @@ t.test('failures of every kind are logged with task and runId, counted, and the 
     ['null', () => Promise.reject(null), 'null'], // eslint-disable-line prefer-promise-reject-errors
     ['number', () => { throw 7 }, '7'], // eslint-disable-line no-throw-literal
     ['object without prototype', () => { throw bare }, '{"code":42}'],
-    ['circular object', () => Promise.reject(circular), '[object Object]'], // eslint-disable-line prefer-promise-reject-errors
+    ['circular object', () => Promise.reject(circular), '[object Object]'],
     ['toJSON undefined', () => { throw { toJSON: () => undefined } }, '[object Object]'], // eslint-disable-line no-throw-literal
     ['other realm', () => { throw foreign }, 'from another realm']
   ]
@@ -293,8 +292,8 @@ t.test('a scope is disposed after a failed attempt too; a throwing disposer is l
   const { app, lines } = await fakeApp(t, {
     container,
     tasks: [
-      { name: 'fails', every: '1h', handler: ctx => { void ctx.cradle.good; throw new Error('handler failed') } },
-      { name: 'ok', every: '1h', handler: ctx => { void ctx.cradle.bad } },
+      { name: 'fails', every: '1h', handler: ctx => { t.ok(ctx.cradle.good); throw new Error('handler failed') } },
+      { name: 'ok', every: '1h', handler: ctx => { t.ok(ctx.cradle.bad) } },
       { name: 'no-scope', every: '1h', handler: () => {} }
     ]
   })

@@ -1,5 +1,7 @@
-import FakeTimers, { type InstalledClock } from '@sinonjs/fake-timers'
+import FakeTimers from '@sinonjs/fake-timers'
 import type { Test } from 'tap'
+
+export type InstalledClock = ReturnType<typeof FakeTimers.install>
 import type { FastifyInstance } from 'fastify'
 import type { FastifyBackgroundOptions } from '../../lib/types'
 import { buildApp, type LogLine } from './app'
@@ -29,9 +31,9 @@ export function installClock (now: number = T0): InstalledClock {
 /** Closes `app` while advancing the fake clock, so timers that close waits for can fire. */
 export async function closeTicking (app: FastifyInstance, clock: InstalledClock, stepMs = 100): Promise<number> {
   const started = Date.now()
-  let closed = false
-  const closing = app.close().then(() => { closed = true })
-  while (!closed) await clock.tickAsync(stepMs)
+  const state = { closed: false }
+  const closing = app.close().then(() => { state.closed = true })
+  while (!state.closed) await clock.tickAsync(stepMs)
   await closing
   return Date.now() - started
 }
@@ -66,6 +68,6 @@ export async function fakeApp (t: Test, options: FastifyBackgroundOptions = {}, 
 /** A promise with its resolve function, to let a handler wait for the test (or the test for a handler). */
 export function deferred<T = void> (): { promise: Promise<T>, resolve: (value: T) => void } {
   let resolve!: (value: T) => void
-  const promise = new Promise<T>(r => { resolve = r })
+  const promise = new Promise<T>(_resolve => { resolve = _resolve })
   return { promise, resolve }
 }
