@@ -105,6 +105,27 @@ t.test('ctx.sleep ends as soon as the signal aborts, and at once when it has abo
   t.same(ends, [100, 100])
 })
 
+t.test('a signal first read after the abort is already aborted, with its reason', async t => {
+  let signal: AbortSignal | undefined
+  const { app, clock } = await fakeApp(t, {
+    tasks: [{
+      name: 'late-reader',
+      every: '1h',
+      timeout: 100,
+      handler: async ctx => {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        signal = ctx.signal
+      }
+    }]
+  })
+  await app.ready()
+  const running = app.tasks.trigger('late-reader')
+  await clock.tickAsync(200)
+  t.match(await running, { status: 'timeout' })
+  t.equal(signal?.aborted, true)
+  t.match(signal?.reason, { code: 'FST_BACKGROUND_TIMEOUT', message: 'Timed out after 100 ms' })
+})
+
 t.test('retries: attempts share the runId, get a fresh context, and wait backoff * 2^(attempt-1) after settling', async t => {
   const disposed: number[] = []
   const attempts: Array<{ at: number, attempt: number, runId: string, signal: AbortSignal, connection: number }> = []
