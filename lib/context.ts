@@ -57,10 +57,6 @@ export class AttemptContext {
     return this.#sleep
   }
 
-  get aborted (): boolean {
-    return this.#abortReason !== undefined
-  }
-
   /** Aborts the signal (now, or when it is first read). */
   abort (reason: Error): void {
     if (this.#abortReason !== undefined) return

@@ -71,14 +71,16 @@ export abstract class Run implements AttemptOwner {
 
   /** Runs attempts until one succeeds, the retries are spent, or the run is cancelled. */
   async execute (): Promise<Outcome> {
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await this.runAttempt(attempt)
-      if (outcome.status === 'succeeded' || outcome.status === 'cancelled' || attempt > this.spec.retries) return outcome
+    let attempt = 1
+    let outcome = await this.runAttempt(attempt)
+    while (outcome.status !== 'succeeded' && outcome.status !== 'cancelled' && attempt <= this.spec.retries) {
       const delayMs = this.spec.backoff * 2 ** (attempt - 1)
       this.parentLog.warn({ ...this.logBindings(), attempt, delayMs }, `${this.kind} attempt failed; retrying`)
       this.onRetryWait(delayMs)
       await this.waitOrCancel(delayMs)
+      outcome = await this.runAttempt(++attempt)
     }
+    return outcome
   }
 
   /** Runs one attempt: a fresh context, scope and signal. */
@@ -99,10 +101,6 @@ export abstract class Run implements AttemptOwner {
     this.#cancelled = new CancelledError(reason)
     this.#current?.(this.#cancelled, 'cancelled')
     this.#endWait?.()
-  }
-
-  get cancelled (): boolean {
-    return this.#cancelled !== undefined
   }
 
   private settle (ctx: AttemptContext): Promise<Outcome> {
