@@ -60,7 +60,8 @@ const STATUS_ROUTE = /^\/(?:[^:]*\/)?:[A-Za-z_]\w*(?:\/[^:]*)?$/
 
 /** Checks and normalizes the plugin options; throws FST_BACKGROUND_INVALID_OPTION naming the path. */
 export function readSettings (input: unknown): Settings {
-  const options = plainObject(input ?? {}, 'options', OPTION_KEYS) as FastifyBackgroundOptions
+  // Fastify hands a plugin {} when it is registered without options.
+  const options = plainObject(input, 'options', OPTION_KEYS) as FastifyBackgroundOptions
   const tasks = readTasks(options.tasks)
   return {
     container: readContainer(options.container),
