@@ -77,6 +77,7 @@ t.test('close aborts a loop at once and gives up on a deaf run after shutdownTim
       { name: 'deaf', every: '1h', handler: () => new Promise(() => {}) }
     ]
   })
+  t.teardown(() => app.close())
   const workerStarted = once(started, 'worker', { signal: AbortSignal.timeout(2000) })
   await app.ready()
   await workerStarted

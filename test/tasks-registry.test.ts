@@ -111,6 +111,17 @@ t.test('add: before ready it waits for ready; after ready it starts at once, anc
   t.match(app.tasks.get('off'), { state: 'paused', runs: 0 })
 })
 
+t.test('add: a loop added to a ready app starts at once (after its delay)', async t => {
+  const starts: number[] = []
+  const { app, clock } = await fakeApp(t)
+  await app.ready()
+  app.tasks.add({ name: 'worker', loop: true, handler: ctx => { starts.push(Date.now() - T0); return untilAborted(ctx) } })
+  app.tasks.add({ name: 'later', loop: true, delay: 500, handler: ctx => { starts.push(Date.now() - T0); return untilAborted(ctx) } })
+  await clock.tickAsync(1000)
+  t.same(starts, [0, 500])
+  t.match(app.tasks.list(), [{ state: 'running' }, { state: 'running' }])
+})
+
 t.test('remove: stops the schedule, aborts the running run, waits for it; false for an unknown name', async t => {
   let signal: AbortSignal | undefined
   const { app, lines, clock } = await fakeApp(t, {
