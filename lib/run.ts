@@ -141,7 +141,8 @@ export abstract class Run implements AttemptOwner {
       // A synchronous handler cannot have been aborted: no timer fires while it runs.
       if (!isThenable(result)) return finish(SUCCEEDED)
       result.then(
-        () => finish(abortStatus === 'timeout' ? this.failure(ctx, abortStatus, undefined) : SUCCEEDED),
+        // Settling after an abort does not make the run a success: it was timed out or cancelled.
+        () => finish(abortStatus === undefined ? SUCCEEDED : this.failure(ctx, abortStatus, undefined)),
         error => settled ? this.lateRejection(ctx, error) : finish(this.failure(ctx, abortStatus, error))
       )
     })
