@@ -94,6 +94,8 @@ export class JobQueue {
       job.parentLog.warn(job.logBindings(), 'job still running at the shutdown timeout: aborting it')
       job.cancel('shutdown timeout reached')
     }
+    // With nothing left running, no job will settle to wake those waiting for idle: wake them now.
+    if (this.isIdle()) this.wakeIdle()
     await this.drain()
   }
 
