@@ -38,10 +38,6 @@ export class JobQueue {
     return this.#waiting.length - this.#head
   }
 
-  get running (): number {
-    return this.#running.size
-  }
-
   enqueue (request: JobRequest): JobRun {
     if (this.#closing) throw this.refuse(new ClosingError())
     const freeSlots = this.#started ? this.settings.concurrency - this.#running.size : 0

@@ -101,10 +101,6 @@ export abstract class Run implements AttemptOwner {
     this.#endWait?.()
   }
 
-  get cancelled (): boolean {
-    return this.#cancelled !== undefined
-  }
-
   private settle (ctx: AttemptContext): Promise<Outcome> {
     return new Promise<Outcome>(resolve => {
       let settled = false
