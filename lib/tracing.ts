@@ -28,18 +28,19 @@ export function traced<A> (tracer: Tracer, context: () => TraceContext, fn: (arg
   if (!tracer.hasSubscribers) return fn(arg)
   const trace = context()
   return tracer.start.runStores(trace, () => {
+    let result: unknown
     try {
-      const result = fn(arg)
-      if (isThenable(result)) return traceSettlement(tracer, trace, result)
-      trace.result = result
-      return result
+      result = fn(arg)
     } catch (error) {
       trace.error = error
       tracer.error.publish(trace)
-      throw error
-    } finally {
       tracer.end.publish(trace)
+      throw error
     }
+    if (isThenable(result)) result = traceSettlement(tracer, trace, result)
+    else trace.result = result
+    tracer.end.publish(trace)
+    return result
   })
 }
 
