@@ -71,14 +71,16 @@ export abstract class Run implements AttemptOwner {
 
   /** Runs attempts until one succeeds, the retries are spent, or the run is cancelled. */
   async execute (): Promise<Outcome> {
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await this.runAttempt(attempt)
-      if (outcome.status === 'succeeded' || outcome.status === 'cancelled' || attempt > this.spec.retries) return outcome
+    let attempt = 1
+    let outcome = await this.runAttempt(attempt)
+    while (outcome.status !== 'succeeded' && outcome.status !== 'cancelled' && attempt <= this.spec.retries) {
       const delayMs = this.spec.backoff * 2 ** (attempt - 1)
       this.parentLog.warn({ ...this.logBindings(), attempt, delayMs }, `${this.kind} attempt failed; retrying`)
       this.onRetryWait(delayMs)
       await this.waitOrCancel(delayMs)
+      outcome = await this.runAttempt(++attempt)
     }
+    return outcome
   }
 
   /** Runs one attempt: a fresh context, scope and signal. */
@@ -137,7 +139,7 @@ export abstract class Run implements AttemptOwner {
       // A synchronous handler cannot have been aborted: no timer fires while it runs.
       if (!isThenable(result)) return finish(SUCCEEDED)
       result.then(
-        // Settling after an abort does not make the run a success: it was timed out or cancelled.
+        // Settling after an abort does not undo it: the run timed out, or was cancelled.
         () => finish(abortStatus === undefined ? SUCCEEDED : this.failure(ctx, abortStatus, undefined)),
         error => settled ? this.lateRejection(ctx, error) : finish(this.failure(ctx, abortStatus, error))
       )
@@ -153,8 +155,10 @@ export abstract class Run implements AttemptOwner {
       return { status: 'timeout', error: error.message }
     }
     if (abortStatus === 'cancelled') {
-      ctx.log.warn({ attempt }, `${this.kind} cancelled: ${this.#cancelled?.message ?? ''}`)
-      return { status: 'cancelled', error: this.#cancelled?.message }
+      // Expected at close for a loop; an abandoned run is logged at warn by whoever gave up on it.
+      const reason = (this.#cancelled as Error).message
+      ctx.log.info({ attempt }, `${this.kind} cancelled: ${reason}`)
+      return { status: 'cancelled', error: reason }
     }
     ctx.log.error({ err: toError(error), attempt }, `${this.kind} failed`)
     return { status: 'failed', error: describeError(error) }
