@@ -141,3 +141,15 @@ test('jobs queued before ready are cancelled and logged when the app closes with
   const result = await Promise.race([drained.then(() => 'drained'), delay(500).then(() => 'pending')])
   t.equal(result, 'drained', 'a drain() waiting at close resolves')
 })
+
+test('a job in its timeout grace at the shutdown deadline stays a timeout: failed, not cancelled', async t => {
+  noUnhandledRejections(t)
+  const { app, lines } = await buildApp({ shutdownTimeout: 80, jobs: { slow: { timeout: 20, handler: () => new Promise(() => {}) } } })
+  await app.ready()
+  const { id } = await app.background.enqueue('slow')
+  await until(async () => (await app.background.status(id))?.status === 'running')
+  await app.close()
+  t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 20 ms' })
+  t.equal(linesWith(lines, 'still running at the shutdown timeout', LEVEL.warn)[0]?.jobId, id)
+  t.equal(linesWith(lines, 'did not settle after abort', LEVEL.warn).length, 1)
+})
