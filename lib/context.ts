@@ -57,13 +57,8 @@ export class AttemptContext {
     return this.#sleep
   }
 
-  get aborted (): boolean {
-    return this.#abortReason !== undefined
-  }
-
-  /** Aborts the signal (now, or when it is first read). */
+  /** Aborts the signal (now, or when it is first read). The run calls this at most once per attempt. */
   abort (reason: Error): void {
-    if (this.#abortReason !== undefined) return
     this.#abortReason = reason
     this.#controller?.abort(reason)
   }
