@@ -259,3 +259,25 @@ test('a throwing scope disposer is logged; the job status is unchanged', async t
   const line = linesWith(lines, 'scope disposer failed', LEVEL.error)[0]
   t.equal(line?.jobId, id)
 })
+
+test('ctx.signal first read after the timeout is already aborted, with the timeout as its reason', async t => {
+  const { app } = await buildApp({
+    jobs: {
+      late: {
+        timeout: 10,
+        handler: async ctx => {
+          await delay(40)
+          seen.push({ aborted: ctx.signal.aborted, code: ctx.signal.reason?.code })
+          await ctx.sleep(60_000) // resolves at once: the signal is aborted
+        }
+      }
+    }
+  })
+  const seen: unknown[] = []
+  t.teardown(() => app.close())
+  await app.ready()
+  const { id } = await app.background.enqueue('late')
+  await app.background.drain()
+  t.same(seen, [{ aborted: true, code: 'FST_BACKGROUND_TIMEOUT' }])
+  t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 10 ms' })
+})
