@@ -260,3 +260,18 @@ test('a non-string, non-function target is an unknown job', async t => {
   t.equal(response.statusCode, 500)
   t.equal(response.json().code, 'FST_BACKGROUND_UNKNOWN_JOB')
 })
+
+test('an invalid header in opts.headers answers 500 like Fastify does; no unhandled rejection, no hanging request', async t => {
+  noUnhandledRejections(t)
+  const { app } = await buildApp()
+  t.teardown(() => app.close())
+  app.post('/name', async (_request, reply) => reply.accepted(() => {}, { headers: { 'bad header\n': 'x' } }))
+  app.post('/value', async (_request, reply) => reply.accepted(() => {}, { headers: { 'x-a': 'a\nb' } }))
+  const name = await app.inject({ method: 'POST', url: '/name' })
+  t.equal(name.statusCode, 500)
+  t.equal(name.json().code, 'ERR_INVALID_HTTP_TOKEN')
+  const value = await app.inject({ method: 'POST', url: '/value' })
+  t.equal(value.statusCode, 500)
+  t.equal(value.json().code, 'ERR_INVALID_CHAR')
+  await app.background.drain()
+})
