@@ -281,3 +281,67 @@ test('ctx.signal first read after the timeout is already aborted, with the timeo
   t.same(seen, [{ aborted: true, code: 'FST_BACKGROUND_TIMEOUT' }])
   t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 10 ms' })
 })
+
+test('each attempt gets a fresh ctx, scope and signal; the attempts share the job id', async t => {
+  const contexts: JobContext[] = []
+  const scopes: unknown[] = []
+  const signals: AbortSignal[] = []
+  const { app } = await buildApp({
+    jobs: {
+      twice: {
+        retries: 1,
+        backoff: 1,
+        handler: ctx => {
+          contexts.push(ctx)
+          scopes.push(ctx.scope)
+          signals.push(ctx.signal)
+          if (ctx.attempt === 1) throw new Error('again')
+        }
+      }
+    }
+  })
+  t.teardown(() => app.close())
+  await app.ready()
+  const { id } = await app.background.enqueue('twice', { n: 1 })
+  await app.background.drain()
+  t.equal(contexts.length, 2)
+  t.not(contexts[0], contexts[1])
+  t.not(scopes[0], scopes[1])
+  t.not(signals[0], signals[1])
+  t.same(contexts.map(ctx => [ctx.id, ctx.attempt, ctx.data]), [[id, 1, { n: 1 }], [id, 2, { n: 1 }]])
+})
+
+test('outside a request, ctx.log is a child of app.log with the job id and no request id', async t => {
+  const { app, lines } = await buildApp()
+  t.teardown(() => app.close())
+  await app.ready()
+  const { id } = await app.background.enqueue(ctx => { ctx.log.info('outside a request') })
+  await app.background.drain()
+  const [line] = linesWith(lines, 'outside a request')
+  t.equal(line.jobId, id)
+  t.equal(line.job, 'anonymous')
+  t.equal(line.reqId, undefined)
+})
+
+test('a timed-out job that ignores its signal frees its slot after the 1 s grace', async t => {
+  noUnhandledRejections(t)
+  const stuck = gate()
+  const { app, lines } = await buildApp({
+    concurrency: 1,
+    jobs: { stuck: { timeout: 20, handler: () => stuck.promise.then(() => { throw new Error('late') }) } }
+  })
+  t.teardown(() => app.close())
+  await app.ready()
+  const started = Date.now()
+  const { id } = await app.background.enqueue('stuck')
+  let nextStartedAfter = 0
+  await app.background.enqueue(() => { nextStartedAfter = Date.now() - started })
+  await app.background.drain()
+  t.ok(nextStartedAfter >= 1000 && nextStartedAfter < 2500, `the next job started after ${nextStartedAfter} ms`)
+  t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 20 ms' })
+  t.equal(linesWith(lines, 'did not settle after abort', LEVEL.warn)[0]?.jobId, id)
+  stuck.open()
+  await delay(10)
+  t.equal(linesWith(lines, 'rejected after it was abandoned', LEVEL.warn)[0]?.jobId, id)
+  t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 20 ms' })
+})
