@@ -39,8 +39,14 @@ function sendAccepted (reply: FastifyReply, env: AcceptedEnv, id: string, opts: 
   reply.code(202)
   if (opts?.headers !== undefined) reply.headers(opts.headers)
   if (statusUrl !== undefined) reply.header('location', statusUrl)
-  if (opts?.body !== undefined) reply.send(opts.body)
-  else reply.send(statusUrl === undefined ? { id, status: 'queued' } : { id, status: 'queued', statusUrl })
+  // Outside the handler's promise, a throw (an invalid header from opts.headers fails in writeHead)
+  // would be an unhandled rejection and the request would never be answered; answer it as Fastify would.
+  try {
+    if (opts?.body !== undefined) reply.send(opts.body)
+    else reply.send(statusUrl === undefined ? { id, status: 'queued' } : { id, status: 'queued', statusUrl })
+  } catch (error) {
+    reply.send(error)
+  }
 }
 
 function sendRefusal (reply: FastifyReply, error: { statusCode?: number }): void {

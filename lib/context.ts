@@ -57,7 +57,7 @@ export class AttemptContext {
     return this.#sleep
   }
 
-  /** Aborts the signal (now, or when it is first read). The run calls it at most once per attempt. */
+  /** Aborts the signal (now, or when it is first read). The run calls this at most once per attempt. */
   abort (reason: Error): void {
     this.#abortReason = reason
     this.#controller?.abort(reason)

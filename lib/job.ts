@@ -46,10 +46,6 @@ export class JobRun extends Run {
     this.error = outcome.error
     this.finishedAt = Date.now()
   }
-
-  toStatus (): JobStatus {
-    return jobStatus(this)
-  }
 }
 
 /** The public status of a job: no data, no result, no stack. */

@@ -38,10 +38,6 @@ export class JobQueue {
     return this.#waiting.length - this.#head
   }
 
-  get running (): number {
-    return this.#running.size
-  }
-
   enqueue (request: JobRequest): JobRun {
     if (this.#closing) throw this.refuse(new ClosingError())
     const freeSlots = this.#started ? this.settings.concurrency - this.#running.size : 0
@@ -94,6 +90,8 @@ export class JobQueue {
       job.parentLog.warn(job.logBindings(), 'job still running at the shutdown timeout: aborting it')
       job.cancel('shutdown timeout reached')
     }
+    // With nothing left running, no job will settle to wake those waiting for idle: wake them now.
+    if (this.isIdle()) this.wakeIdle()
     await this.drain()
   }
 

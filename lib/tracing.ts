@@ -37,11 +37,8 @@ export function traced<A> (tracer: Tracer, context: () => TraceContext, fn: (arg
       tracer.end.publish(trace)
       throw error
     }
-    if (isThenable(result)) {
-      tracer.end.publish(trace)
-      return traceSettlement(tracer, trace, result)
-    }
-    trace.result = result
+    if (isThenable(result)) result = traceSettlement(tracer, trace, result)
+    else trace.result = result
     tracer.end.publish(trace)
     return result
   })
