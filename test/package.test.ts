@@ -7,11 +7,13 @@ import t from 'tap'
 // The tarball `npm pack` makes, unpacked where an application would have it, must work from both
 // require() and import. Its dependencies are linked from this checkout, so no registry is needed.
 const root = resolve(__dirname, '..')
+// The build inside `npm pack` need not be traced for coverage, which makes it several times slower.
+const { NODE_V8_COVERAGE, ...untraced } = process.env
 
 t.test('the packed package works from require() and import', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-background-pack-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const [{ filename, files }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
+  const [{ filename, files }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, env: untraced, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
   const paths: string[] = files.map((file: { path: string }) => file.path)
   t.ok(paths.includes('dist/index.js') && paths.includes('dist/index.d.ts') && paths.includes('dist/esm.mjs'), 'ships the built entry points and types')
   t.notOk(paths.some(path => path.startsWith('lib/') || path.startsWith('test/')), 'ships no sources or tests')
