@@ -1,4 +1,8 @@
 import t from 'tap'
+import fc from 'fast-check'
+import { LoopBackoff } from '../lib/loop-backoff'
+import type { TaskSpec } from '../lib/options'
+import { scheduleOf } from '../lib/schedule'
 import type { TaskContext } from '../lib/types'
 import { fakeApp, guardUnhandled, T0 } from './helpers/tasks'
 
@@ -198,4 +202,37 @@ t.test('a cron with no due time left stops, with nextRunAt null', async t => {
   t.match(app.tasks.get('a'), { nextRunAt: null, runs: 1, state: 'idle' })
   await clock.tickAsync(10 * 86_400_000)
   t.equal(starts.length, 1)
+})
+
+t.test('property: every due time is on the anchored grid, the first one strictly after the given moment', async t => {
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 40 * 86_400_000 }),
+    fc.integer({ min: 0, max: 4_000_000_000_000 }),
+    fc.integer({ min: -1_000_000_000, max: 1_000_000_000_000 }),
+    fc.boolean(),
+    (every, anchor, offset, immediate) => {
+      const schedule = scheduleOf({ every, immediate } as unknown as TaskSpec, anchor)
+      const after = anchor + offset
+      const next = schedule.next(after) as number
+      const k = (next - anchor) / every
+      const firstK = immediate ? 0 : 1
+      return next > after && Number.isInteger(k) && k >= firstK && (k === firstK || anchor + (k - 1) * every <= after)
+    }
+  ))
+  t.pass('holds')
+})
+
+t.test('property: loop restart delays double from 1 s to 60 s and start over after a healthy minute', async t => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 120_000 }), { maxLength: 40 }), durations => {
+    const backoff = new LoopBackoff()
+    let expected = 1000
+    return durations.every(ranMs => {
+      if (ranMs >= 60_000) expected = 1000
+      const delay = backoff.after(ranMs)
+      const ok = delay === expected
+      expected = Math.min(expected * 2, 60_000)
+      return ok
+    })
+  }))
+  t.pass('holds')
 })
