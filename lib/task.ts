@@ -189,12 +189,20 @@ export class Task implements ScheduledTask {
 
   private startLoopIn (delayMs: number): void {
     this.#nextRunAt = Date.now() + Math.max(0, delayMs)
-    this.#loopTimer = new LongTimer(() => { this.execute(Date.now()) }, delayMs)
+    this.#loopTimer = new LongTimer(() => { this.startLoop() }, delayMs)
+  }
+
+  /** A loop runs once at a time: while a paused run is still ending, its end starts the loop again. */
+  private startLoop (): void {
+    if (this.#active.size > 0) this.#nextRunAt = null
+    else this.execute(Date.now())
   }
 
   /** A loop that threw or returned before close is restarted after a backoff. */
   private restartLoop (result: RunResult): void {
     if (this.#paused || this.#stopped) return
+    // Cancelled yet neither paused nor stopped: it was paused and resumed while it ended. Not a crash.
+    if (result.status === 'cancelled') return this.startLoopIn(0)
     const restartInMs = this.#loopBackoff.after(result.durationMs)
     const fields = { task: this.spec.name, runId: result.runId, restartInMs }
     // A failure was logged with its error by the run already; this line says what happens next.
