@@ -1,5 +1,6 @@
 import { ClosingError, InvalidOptionError, UnknownTaskError } from './errors'
 import { readTask, type TaskSpec } from './options'
+import { ABORT_GRACE_MS } from './run'
 import { untilDeadline } from './shutdown'
 import { Task, type TaskEnv } from './task'
 import type { RunResult, TaskDefinition, TaskInfo, TaskRegistry } from './types'
@@ -36,14 +37,18 @@ export class Registry {
     for (const task of this.#tasks.values()) task.stop('the application is closing')
   }
 
-  /** onClose: waits for runs in progress until `deadline`, then aborts them and waits out their grace. */
+  /**
+   * onClose: waits for runs in progress until `deadline`, then aborts them and waits out their
+   * grace, and as long again for their scopes' disposers. It never hangs on user code.
+   */
   async close (deadline: number): Promise<void> {
     this.stop()
     const tasks = [...this.#tasks.values()]
     const settled = (): Promise<unknown> => Promise.all(tasks.map(task => task.settled()))
     if (await untilDeadline(settled(), deadline)) return
     for (const task of tasks) task.cancelRuns('shutdown timeout reached', 'task run still running at the shutdown timeout: aborting it')
-    await settled()
+    if (await untilDeadline(settled(), Date.now() + 2 * ABORT_GRACE_MS)) return
+    for (const task of tasks) task.cancelRuns('shutdown timeout reached', 'task run abandoned at close: it did not finish disposing its scope')
   }
 
   private add (definition: TaskDefinition): TaskInfo {
