@@ -449,3 +449,47 @@ t.test('close while a failed attempt disposes its scope does not wait for the re
   t.match(await run, { status: 'cancelled' })
   t.equal(attempts, 1)
 })
+
+t.test('loop: resumed while its paused run is still in its grace, it never runs twice at once', async t => {
+  let starts = 0
+  let maxRunning = 0
+  const { app, clock } = await fakeApp(t, {
+    tasks: [{
+      name: 'worker',
+      loop: true,
+      // The first run ignores its signal; later ones honour it.
+      handler: ctx => ++starts === 1 ? new Promise(resolve => setTimeout(resolve, 500)) : untilAborted(ctx)
+    }]
+  })
+  const sample = (): void => { maxRunning = Math.max(maxRunning, app.tasks.get('worker')?.running ?? 0) }
+  await app.ready()
+  await clock.tickAsync(0)
+  app.tasks.pause('worker')
+  app.tasks.resume('worker')
+  for (let i = 0; i < 100; i++) {
+    await clock.tickAsync(100)
+    sample()
+  }
+  t.equal(maxRunning, 1)
+  t.equal(starts, 2, 'the loop came back once the paused run ended')
+  t.match(app.tasks.get('worker'), { state: 'running', running: 1 })
+})
+
+t.test('close never hangs on a scope disposer that does not settle', async t => {
+  const container = createContainer()
+  container.register('stuck', asFunction(() => ({})).scoped().disposer(() => new Promise(noop)))
+  const { app, lines, clock } = await fakeApp(t, {
+    container,
+    shutdownTimeout: 100,
+    tasks: [{ name: 'a', every: '1h', handler: ctx => { t.ok(ctx.cradle.stuck) } }]
+  })
+  await app.ready()
+  const run = app.tasks.trigger('a')
+  const closedIn = await closeTicking(app, clock, 10)
+  t.equal(closedIn, 2100, 'shutdownTimeout, then the grace and as long again for disposers')
+  const [line] = linesWith(lines, 'did not finish disposing', LEVEL.warn)
+  t.match(line, { task: 'a' })
+  t.type(line?.runId, 'string')
+  t.equal(app.tasks.get('a')?.running, 1, 'the run never ended; close gave up on it')
+  t.ok(run)
+})
