@@ -232,6 +232,29 @@ t.test('durations longer than 2^31-1 ms are valid and do not overflow the timers
   t.same(ran, ['monthly', 'later'])
 })
 
+t.test('a retry backoff and a ctx.sleep longer than 2^31-1 ms do not fire early', async t => {
+  const day = 86_400_000
+  const attempts: number[] = []
+  const woke: number[] = []
+  const { app, clock } = await fakeApp(t, {
+    tasks: [
+      { name: 'retry', every: '60d', retries: 1, backoff: 30 * day, handler: ctx => { attempts.push(Date.now() - T0); if (ctx.attempt === 1) throw new Error('again') } },
+      { name: 'sleeper', every: '60d', handler: async ctx => { await ctx.sleep(30 * day); woke.push(Date.now() - T0) } }
+    ]
+  })
+  await app.ready()
+  const retried = app.tasks.trigger('retry')
+  const slept = app.tasks.trigger('sleeper')
+  await clock.tickAsync(day)
+  t.same(attempts, [0])
+  t.same(woke, [])
+  await clock.tickAsync(29 * day)
+  t.same(attempts, [0, 30 * day])
+  t.same(woke, [30 * day])
+  t.match(await retried, { status: 'succeeded' })
+  t.match(await slept, { status: 'succeeded' })
+})
+
 t.test('a timeout longer than 2^31-1 ms does not fire early', async t => {
   const day = 86_400_000
   let signal: AbortSignal | undefined
