@@ -176,6 +176,26 @@ t.test('cron in a time zone fires at 09:00 local time across the DST change', as
   t.same(app.tasks.get('rome')?.nextRunAt, new Date('2026-03-31T07:00:00Z'))
 })
 
+t.test('cron at an hour the spring DST change skips: it fires at the first moment after it', async t => {
+  const fired: string[] = []
+  const { app, clock } = await fakeApp(t, {
+    tasks: [{ name: 'a', cron: '30 2 * * *', timezone: 'Europe/Rome', handler: () => { fired.push(new Date().toISOString()) } }]
+  }, Date.UTC(2026, 2, 28, 12))
+  await app.ready()
+  await clock.tickAsync(2 * 86_400_000)
+  t.same(fired, ['2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z'], '02:30 does not exist on 29 March: 03:00 CEST')
+})
+
+t.test('cron at an hour the autumn DST change repeats: it fires once', async t => {
+  const fired: string[] = []
+  const { app, clock } = await fakeApp(t, {
+    tasks: [{ name: 'a', cron: '30 2 * * *', timezone: 'Europe/Rome', handler: () => { fired.push(new Date().toISOString()) } }]
+  }, Date.UTC(2026, 9, 24, 12))
+  await app.ready()
+  await clock.tickAsync(2 * 86_400_000)
+  t.same(fired, ['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z'], '02:30 happens twice on 25 October')
+})
+
 t.test('cron with 6 fields, delay (no fire before ready + delay) and immediate', async t => {
   const starts: Start[] = []
   const immediate: Start[] = []
