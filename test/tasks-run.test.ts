@@ -278,8 +278,7 @@ t.test('failures of every kind are logged with task and runId, counted, and the 
   })
   await app.ready()
   await clock.tickAsync(2000)
-  for (const [what, , message] of throws) {
-    const i = throws.findIndex(entry => entry[0] === what)
+  for (const [i, [what, , message]] of throws.entries()) {
     const info = app.tasks.get(`t${i}`)
     t.match(info, { runs: 2, failures: 2, state: 'idle', lastRun: { status: 'failed', error: message } }, what)
     const logged = lines.filter(line => line.task === `t${i}` && line.msg === 'task failed')
@@ -364,7 +363,7 @@ t.test('runs publish on the fastify-background:task tracing channel', async t =>
     ['start', 'async-ok', 1, undefined], ['end', 'async-ok', 1, undefined], ['asyncStart', 'async-ok', 1, 'later'], ['asyncEnd', 'async-ok', 1, 'later'],
     ['start', 'async-reject', 1, undefined], ['end', 'async-reject', 1, undefined], ['error', 'async-reject', 1, failure],
     ['asyncStart', 'async-reject', 1, failure], ['asyncEnd', 'async-reject', 1, failure]
-  ].map(([event, name, attempt, value]) => [event, name, attempt, value]))
+  ])
 })
 
 t.test('container: the option wins and is app.background.container', async t => {
