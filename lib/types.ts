@@ -57,7 +57,7 @@ interface TaskOptionsBase {
   handler: TaskHandler
   /** false: registered, paused. Default true. */
   enabled?: boolean
-  /** ms before the first scheduled run (loops: before the loop starts). Default 0. */
+  /** ms added to the start: `every` runs are due at ready + delay + k·every, cron never fires before ready + delay, a loop starts after it. Default 0. */
   delay?: number
 }
 
