@@ -217,7 +217,10 @@ test('failing function jobs never crash: sync throws, rejections and non-Error v
     async: async () => { throw new Error('async boom') },
     string: () => { throw 'a string' }, // eslint-disable-line no-throw-literal
     undefined: () => Promise.reject(undefined), // eslint-disable-line prefer-promise-reject-errors
-    bare: () => { throw Object.assign(Object.create(null), { reason: 'no prototype' }) }
+    bare: () => { throw Object.assign(Object.create(null), { reason: 'no prototype' }) },
+    cyclic: () => { const value: Record<string, unknown> = {}; value.self = value; throw value },
+    unserializable: () => { throw { toJSON: () => undefined } }, // eslint-disable-line no-throw-literal
+    empty: () => { throw new TypeError('') }
   }
   app.post('/:kind', async (request, reply) => reply.accepted(throwers[(request.params as { kind: string }).kind]))
   const ids: Record<string, string> = {}
@@ -239,12 +242,15 @@ test('failing function jobs never crash: sync throws, rejections and non-Error v
     async: 'async boom',
     string: 'a string',
     undefined: 'undefined',
-    bare: '{"reason":"no prototype"}'
+    bare: '{"reason":"no prototype"}',
+    cyclic: '[object Object]',
+    unserializable: '[object Object]',
+    empty: 'TypeError'
   })
   const logged = linesWith(lines, 'job failed', LEVEL.error)
   t.same(new Set(logged.map(line => line.jobId)), new Set(Object.values(ids)))
   t.ok(logged.every(line => typeof line.reqId === 'string'))
-  t.equal((await app.background.stats()).failed, 5)
+  t.equal((await app.background.stats()).failed, 8)
 })
 
 test('a throwing scope disposer is logged; the job status is unchanged', async t => {

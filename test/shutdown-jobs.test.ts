@@ -1,5 +1,9 @@
 import { test } from 'tap'
-import { buildApp, LEVEL, linesWith } from './helpers/app'
+import Fastify from 'fastify'
+import { fastifyAwilixPlugin } from '@fastify/awilix'
+import { asFunction, asValue, createContainer } from 'awilix'
+import fastifyBackground from '../lib/index'
+import { buildApp, LEVEL, linesWith, logCapture } from './helpers/app'
 import { delay, gate, noUnhandledRejections, until } from './helpers/jobs'
 
 test('close runs queued and running jobs to the end within shutdownTimeout', async t => {
@@ -152,4 +156,26 @@ test('a job in its timeout grace at the shutdown deadline stays a timeout: faile
   t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 20 ms' })
   t.equal(linesWith(lines, 'still running at the shutdown timeout', LEVEL.warn)[0]?.jobId, id)
   t.equal(linesWith(lines, 'did not settle after abort', LEVEL.warn).length, 1)
+})
+
+test('registered after @fastify/awilix, jobs drain at close before the container is disposed', async t => {
+  noUnhandledRejections(t)
+  const { stream } = logCapture()
+  const app = Fastify({ logger: { level: 'silent', stream } })
+  const container = createContainer<{ db: { closed: boolean }, pool: { closed: boolean } }>({ injectionMode: 'PROXY' })
+  const db = { closed: false }
+  container.register({ db: asValue(db) })
+  container.register({ pool: asFunction(() => db).singleton().disposer(value => { value.closed = true }) })
+  await app.register(fastifyAwilixPlugin, { container, disposeOnClose: true, disposeOnResponse: true })
+  await app.register(fastifyBackground, { shutdownTimeout: 5000 })
+  await app.ready()
+  const seen: boolean[] = []
+  t.equal(container.cradle.pool, db, 'the singleton exists, so closing the container disposes it')
+  await app.background.enqueue(async ctx => {
+    await delay(50)
+    seen.push(ctx.cradle.pool.closed)
+  })
+  await app.close()
+  t.same(seen, [false], 'the job ran to its end with the resource open')
+  t.equal(db.closed, true, 'then the container was disposed')
 })
