@@ -4,8 +4,8 @@ import { ClosingError, QueueFullError } from './errors'
 import { JobRun } from './job'
 import { JobStore } from './job-store'
 import type { Settings } from './options'
-import type { RunHost } from './run'
-import { untilDeadline } from './shutdown'
+import type { Outcome, RunHost } from './run'
+import { drainWithin } from './shutdown'
 import type { JobStats } from './types'
 
 /**
@@ -77,13 +77,15 @@ export class JobQueue {
     this.#closing = true
   }
 
-  /** Lets waiting and running jobs finish by `deadline`; then cancels what is left, logging each. */
+  /** Lets waiting and running jobs finish by `deadline`; then cancels what is left, logging each (see `drainWithin`). */
   async close (deadline: number): Promise<void> {
     this.#closing = true
-    if (await untilDeadline(this.drain(), deadline)) return
+    await drainWithin({ settled: () => this.drain(), abort: () => this.abortAll(), abandon: () => this.abandonRunning() }, deadline)
+  }
+
+  private abortAll (): void {
     for (let job = this.shift(); job !== undefined; job = this.shift()) {
-      job.finish({ status: 'cancelled', error: 'Cancelled: shutdown timeout reached before the job started' })
-      this.store.finish(job)
+      this.end(job, { status: 'cancelled', error: 'Cancelled: shutdown timeout reached before the job started' })
       job.parentLog.warn(job.logBindings(), 'job abandoned at shutdown: it never started')
     }
     for (const job of this.#running) {
@@ -92,7 +94,16 @@ export class JobQueue {
     }
     // With nothing left running, no job will settle to wake those waiting for idle: wake them now.
     if (this.isIdle()) this.wakeIdle()
-    await this.drain()
+  }
+
+  /** Jobs whose scope disposal still has not ended after their grace: recorded cancelled, no longer waited for. */
+  private abandonRunning (): void {
+    for (const job of this.#running) {
+      job.parentLog.warn(job.logBindings(), 'job abandoned at close: it did not finish disposing its scope')
+      this.#running.delete(job)
+      this.end(job, { status: 'cancelled', error: 'Cancelled: shutdown timeout reached' })
+    }
+    this.wakeIdle()
   }
 
   private refuse (error: Error): Error {
@@ -118,14 +129,19 @@ export class JobQueue {
     }
   }
 
-  private settle (job: JobRun, outcome: Parameters<JobRun['finish']>[0]): void {
-    job.finish(outcome)
-    this.store.finish(job)
-    this.#running.delete(job)
+  private settle (job: JobRun, outcome: Outcome): void {
+    // A job abandoned at close was recorded then; whatever it does later changes nothing.
+    if (!this.#running.delete(job)) return
+    this.end(job, outcome)
     if (job.status === 'succeeded') this.#succeeded++
     else if (job.status === 'failed') this.#failed++
     this.pump()
     if (this.isIdle()) this.wakeIdle()
+  }
+
+  private end (job: JobRun, outcome: Outcome): void {
+    job.finish(outcome)
+    this.store.finish(job)
   }
 
   private shift (): JobRun | undefined {

@@ -1,7 +1,6 @@
 import { ClosingError, InvalidOptionError, UnknownTaskError } from './errors'
 import { readTask, type TaskSpec } from './options'
-import { ABORT_GRACE_MS } from './run'
-import { untilDeadline } from './shutdown'
+import { drainWithin } from './shutdown'
 import { Task, type TaskEnv } from './task'
 import type { RunResult, TaskDefinition, TaskInfo, TaskRegistry } from './types'
 
@@ -37,18 +36,15 @@ export class Registry {
     for (const task of this.#tasks.values()) task.stop('the application is closing')
   }
 
-  /**
-   * onClose: waits for runs in progress until `deadline`, then aborts them and waits out their
-   * grace, and as long again for their scopes' disposers. It never hangs on user code.
-   */
+  /** onClose: waits for runs in progress until `deadline`, then aborts them (see `drainWithin`). */
   async close (deadline: number): Promise<void> {
     this.stop()
     const tasks = [...this.#tasks.values()]
-    const settled = (): Promise<unknown> => Promise.all(tasks.map(task => task.settled()))
-    if (await untilDeadline(settled(), deadline)) return
-    for (const task of tasks) task.cancelRuns('shutdown timeout reached', 'task run still running at the shutdown timeout: aborting it')
-    if (await untilDeadline(settled(), Date.now() + 2 * ABORT_GRACE_MS)) return
-    for (const task of tasks) task.cancelRuns('shutdown timeout reached', 'task run abandoned at close: it did not finish disposing its scope')
+    await drainWithin({
+      settled: () => Promise.all(tasks.map(task => task.settled())),
+      abort: () => tasks.forEach(task => task.cancelRuns('shutdown timeout reached', 'task run still running at the shutdown timeout: aborting it')),
+      abandon: () => tasks.forEach(task => task.cancelRuns('shutdown timeout reached', 'task run abandoned at close: it did not finish disposing its scope'))
+    }, deadline)
   }
 
   private add (definition: TaskDefinition): TaskInfo {

@@ -179,3 +179,27 @@ test('registered after @fastify/awilix, jobs drain at close before the container
   t.same(seen, [false], 'the job ran to its end with the resource open')
   t.equal(db.closed, true, 'then the container was disposed')
 })
+
+test('close never hangs on a job whose scope disposer does not settle', async t => {
+  noUnhandledRejections(t)
+  let release = (): void => {}
+  const disposed = new Promise<void>(resolve => { release = resolve })
+  const container = createContainer()
+  container.register('stuck', asFunction(() => ({})).scoped().disposer(() => disposed))
+  const { app, lines } = await buildApp({ container, shutdownTimeout: 50 })
+  await app.ready()
+  const { id } = await app.background.enqueue(ctx => { ctx.cradle.stuck.touched = true })
+  await until(async () => (await app.background.status(id))?.status === 'running')
+  const started = Date.now()
+  await app.close()
+  const took = Date.now() - started
+  t.ok(took >= 2000 && took < 3000, `shutdownTimeout, then the grace and as long again for disposers (${took} ms)`)
+  t.match(await app.background.status(id), { status: 'cancelled', error: /shutdown timeout/ })
+  const [line] = linesWith(lines, 'did not finish disposing', LEVEL.warn)
+  t.equal(line?.jobId, id, 'the abandoned job is logged by id')
+  t.match(await app.background.stats(), { queued: 0, running: 0 })
+  release()
+  await delay(10)
+  t.match(await app.background.status(id), { status: 'cancelled' }, 'a disposer that settles after close changes nothing')
+  t.match(await app.background.stats(), { running: 0, succeeded: 0, failed: 0 })
+})
