@@ -48,6 +48,10 @@ export class AttemptContext {
     return this.#log
   }
 
+  get name (): string {
+    return this.owner.name
+  }
+
   get app (): FastifyInstance {
     return this.owner.app
   }
@@ -74,10 +78,6 @@ export class TaskAttemptContext extends AttemptContext implements TaskContext {
     super(owner, attempt)
   }
 
-  get name (): string {
-    return this.owner.name
-  }
-
   get runId (): string {
     return this.owner.id
   }
@@ -90,9 +90,5 @@ export class JobAttemptContext extends AttemptContext implements JobContext {
 
   get id (): string {
     return this.owner.id
-  }
-
-  get name (): string {
-    return this.owner.name
   }
 }
