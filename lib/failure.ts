@@ -1,7 +1,8 @@
 import { types } from 'node:util'
 
-// Handlers may throw anything: a string, undefined, an object without a prototype. These turn
-// whatever was thrown into something a status, a log line and a test can read.
+// Handlers may throw anything: a string, undefined, an object without a prototype, even a revoked
+// proxy or an Error whose `message` getter throws. These turn whatever was thrown into something a
+// status, a log line and a test can read, and never throw themselves.
 
 /** A readable one-line message for any thrown value. */
 export function describeError (value: unknown): string {
@@ -11,13 +12,21 @@ export function describeError (value: unknown): string {
     if (typeof value === 'object' && value !== null) return JSON.stringify(value) ?? Object.prototype.toString.call(value)
     return String(value)
   } catch {
-    return Object.prototype.toString.call(value)
+    try {
+      return Object.prototype.toString.call(value)
+    } catch {
+      return 'an unreadable value'
+    }
   }
 }
 
-/** The value itself when it is an Error (so its stack is logged), else an Error that describes it. */
+/** The value itself when it is a readable Error (so its stack is logged), else an Error that describes it. */
 export function toError (value: unknown): Error {
-  return isError(value) ? value : new Error(`Non-error thrown: ${describeError(value)}`)
+  try {
+    // Reading message and stack here is what the logger will do; if that throws, it must not be logged as is.
+    if (isError(value) && typeof value.message === 'string' && typeof String(value.stack) === 'string') return value
+  } catch {}
+  return new Error(`Non-error thrown: ${describeError(value)}`)
 }
 
 function isError (value: unknown): value is Error {
