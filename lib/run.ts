@@ -131,19 +131,19 @@ export abstract class Run implements AttemptOwner {
       // A timeout may be longer than Node's timer limit (2^31-1 ms), which would fire it at once.
       if (limit !== undefined) timeout = new LongTimer(() => abort(new TimeoutError(limit), 'timeout'), limit)
 
-      let result: unknown
+      // Reading `then` and calling it run user code too (a thenable's `then` may throw): inside the try.
       try {
-        result = traced(this.tracer, () => this.traceContext(), this.spec.handler, ctx)
+        const result = traced(this.tracer, () => this.traceContext(), this.spec.handler, ctx)
+        // A synchronous handler cannot have been aborted: no timer fires while it runs.
+        if (!isThenable(result)) return finish(SUCCEEDED)
+        result.then(
+          // Settling after an abort does not undo it: the run timed out, or was cancelled.
+          () => finish(abortStatus === undefined ? SUCCEEDED : this.failure(ctx, abortStatus, undefined)),
+          error => settled ? this.lateRejection(ctx, error) : finish(this.failure(ctx, abortStatus, error))
+        )
       } catch (error) {
-        return finish(this.failure(ctx, abortStatus, error))
+        finish(this.failure(ctx, abortStatus, error))
       }
-      // A synchronous handler cannot have been aborted: no timer fires while it runs.
-      if (!isThenable(result)) return finish(SUCCEEDED)
-      result.then(
-        // Settling after an abort does not undo it: the run timed out, or was cancelled.
-        () => finish(abortStatus === undefined ? SUCCEEDED : this.failure(ctx, abortStatus, undefined)),
-        error => settled ? this.lateRejection(ctx, error) : finish(this.failure(ctx, abortStatus, error))
-      )
     })
   }
 
