@@ -184,7 +184,7 @@ function readJob (definition: unknown, path: string): JobSpec {
 }
 
 function readRetention (input: unknown): Settings['retention'] {
-  const retention = plainObject(input ?? {}, 'retention', RETENTION_KEYS)
+  const retention = plainObject(input === undefined ? {} : input, 'retention', RETENTION_KEYS)
   return {
     ttl: count(retention.ttl, 'retention.ttl', DEFAULTS.retentionTtl, 0),
     max: count(retention.max, 'retention.max', DEFAULTS.retentionMax, 0)
