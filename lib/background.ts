@@ -2,6 +2,7 @@ import type { AwilixContainer } from 'awilix'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Backend, JobRequest } from './backend'
 import { UnknownJobError } from './errors'
+import { describeError } from './failure'
 import type { JobSpec } from './options'
 import type { Background, BackgroundCradle, JobHandler } from './types'
 
@@ -19,8 +20,14 @@ export function jobRequest (
     return { name: label ?? 'anonymous', data: undefined, spec: { ...FUNCTION_JOB_DEFAULTS, handler: target as JobHandler }, named: false, log }
   }
   const spec = typeof target === 'string' ? jobs.get(target) : undefined
-  if (spec === undefined) throw new UnknownJobError(JSON.stringify(String(target)))
+  if (spec === undefined) throw new UnknownJobError(quoteName(target))
   return { name: target as string, data, spec, named: true, log }
+}
+
+/** The unknown name for the error message: a client may send anything, so never throw and keep it short. */
+function quoteName (target: unknown): string {
+  const text = typeof target === 'string' ? target : describeError(target)
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text)
 }
 
 /** `app.background`: the same queue and limits as `reply.accepted`, from anywhere. */
