@@ -1,0 +1,2 @@
+// autocannon ships no types; the suite uses a small part of it.
+declare module 'autocannon'

@@ -1,0 +1,189 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { asFunction, createContainer } from 'awilix'
+import autocannon from 'autocannon'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fastifyBackground from '../lib/index'
+import type { JobContext } from '../lib/types'
+import { check, equal, LEVEL, logCapture, Section, until, type LogLine } from './harness'
+
+// Section 3: close at random moments under load, 20 times. Every job that got a 202 finished, or
+// (past shutdownTimeout) was logged by id and marked cancelled; close always resolves within
+// shutdownTimeout + the 1 s abort grace + a little. Then SIGTERM to the example server.
+
+const section = new Section('shutdown')
+const ROUNDS = 20
+const SHUTDOWN_TIMEOUT = 300
+const ABORT_GRACE = 1000
+/** What close may take beyond shutdownTimeout + grace: closing the listener, disposal, event-loop lag. */
+const SLACK = 400
+
+const random = (min: number, max: number): number => min + Math.floor(Math.random() * (max - min + 1))
+
+const JOBS = {
+  quick: async () => { await sleep(random(0, 3)) },
+  // Cooperative: ends as soon as its signal aborts.
+  polite: async (ctx: JobContext) => { await ctx.sleep(random(20, 600)) },
+  // Ignores its signal, and outlives the grace.
+  stubborn: async () => { await sleep(random(200, 2500)) },
+  // Fails its first attempt, then waits to retry.
+  flaky: { handler: async (ctx: JobContext) => { if (ctx.attempt === 1) throw new Error('first attempt fails') }, retries: 2, backoff: 100 }
+}
+type Kind = keyof typeof JOBS
+
+function pickKind (): Kind {
+  const r = Math.random()
+  return r < 0.8 ? 'quick' : r < 0.9 ? 'polite' : r < 0.95 ? 'flaky' : 'stubborn'
+}
+
+interface Round {
+  app: FastifyInstance
+  lines: LogLine[]
+  accepted: Set<string>
+}
+
+async function buildRound (): Promise<Round> {
+  const { stream, lines } = logCapture(LEVEL.warn)
+  const app = Fastify({ logger: { level: 'warn', stream } })
+  const accepted = new Set<string>()
+  await app.register(fastifyBackground, {
+    concurrency: 4,
+    maxQueued: 200,
+    shutdownTimeout: SHUTDOWN_TIMEOUT,
+    jobs: JOBS,
+    tasks: [
+      { name: 'busy', every: 10, overlap: 'allow', handler: async (ctx) => { await ctx.sleep(random(0, 400)) } },
+      { name: 'deaf', every: 50, handler: async () => { await sleep(random(0, 1500)) } },
+      { name: 'looping', loop: true, handler: async (ctx) => { while (!ctx.signal.aborted) await ctx.sleep(5) } }
+    ]
+  })
+  app.post('/work', async (_request, reply) => reply.accepted(pickKind(), { n: 1 }))
+  // Every 202 the server sent, whether or not the client saw it.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 202) accepted.add(JSON.parse(String(payload)).id)
+  })
+  return { app, lines, accepted }
+}
+
+async function shutdownRound (index: number): Promise<string> {
+  const { app, lines, accepted } = await buildRound()
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const client = autocannon({ url: `${address}/work`, method: 'POST', connections: 16, duration: 30 })
+  client.on('error', () => {})
+  await sleep(random(50, 800))
+  const closing = Date.now()
+  await app.close()
+  const closeMs = Date.now() - closing
+  client.stop()
+
+  const limit = SHUTDOWN_TIMEOUT + ABORT_GRACE + SLACK
+  check(closeMs <= limit, `round ${index}: close took ${closeMs} ms (limit ${limit})`)
+  check(accepted.size > 0, `round ${index}: no job accepted before the close`)
+  const counts: Record<string, number> = {}
+  for (const id of accepted) {
+    const status = await app.background.status(id)
+    const state = status?.status ?? 'missing'
+    counts[state] = (counts[state] ?? 0) + 1
+    check(state === 'succeeded' || state === 'cancelled', `round ${index}: job ${id} ended ${state}`)
+    if (state === 'cancelled') {
+      check(lines.some(line => line.jobId === id && line.level === LEVEL.warn), `round ${index}: cancelled job ${id} not logged by id at warn level`)
+    }
+  }
+  const stats = await app.background.stats()
+  equal(stats.queued + stats.running, 0, `round ${index}: queued + running after close`)
+  for (const info of app.tasks.list()) {
+    equal(info.running, 0, `round ${index}: task ${info.name} still running after close`)
+    equal(info.state, 'stopped', `round ${index}: task ${info.name} state`)
+  }
+  return `${closeMs} ms, ${accepted.size} accepted: ${JSON.stringify(counts)}`
+}
+
+/** A run ended by remove() or close whose handler honours its signal is 'cancelled', not 'succeeded'. */
+async function cooperativeCancel (): Promise<void> {
+  const { stream, lines } = logCapture(LEVEL.warn)
+  const app = Fastify({ logger: { level: 'warn', stream } })
+  await app.register(fastifyBackground, {
+    shutdownTimeout: 100,
+    jobs: { polite: async (ctx: JobContext) => { await ctx.sleep(60_000) } },
+    tasks: [{ name: 'polite', every: '1h', handler: async (ctx) => { await ctx.sleep(60_000) } }]
+  })
+  await app.ready()
+  const run = app.tasks.trigger('polite')
+  await sleep(20)
+  await app.tasks.remove('polite')
+  equal((await run).status, 'cancelled', 'removed task run')
+  const { id } = await app.background.enqueue('polite')
+  await sleep(20)
+  await app.close()
+  equal((await app.background.status(id))?.status, 'cancelled', 'job cut short by close')
+  check(lines.some(line => line.jobId === id && line.level === LEVEL.warn), 'the job is logged by id')
+}
+
+/** A scope disposer that never settles cannot hold close past shutdownTimeout + grace. */
+async function stuckDisposer (): Promise<void> {
+  const container = createContainer()
+  container.register({ stuck: asFunction(() => ({})).scoped().disposer(() => new Promise(() => {})) })
+  const app = Fastify({ logger: false })
+  await app.register(fastifyBackground, {
+    container,
+    shutdownTimeout: SHUTDOWN_TIMEOUT,
+    jobs: { stuck: async (ctx: JobContext) => { ctx.cradle.stuck.used = true } },
+    tasks: [{ name: 'stuck', every: 5, timeout: 50, handler: async (ctx) => { ctx.cradle.stuck.used = true } }]
+  })
+  await app.ready()
+  await app.background.enqueue('stuck')
+  await sleep(50)
+  const closing = Date.now()
+  await app.close()
+  const closeMs = Date.now() - closing
+  check(closeMs <= SHUTDOWN_TIMEOUT + ABORT_GRACE + SLACK, `close took ${closeMs} ms`)
+  equal((await app.background.stats()).running, 0, 'jobs running after close')
+  equal(app.tasks.get('stuck')?.running, 0, 'task runs running after close')
+}
+
+/** SIGTERM to `npm start`'s example while it serves a few requests: it drains and exits 0. */
+async function exampleSigterm (): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
+    cwd: join(__dirname, '..'),
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', chunk => { output += chunk })
+  child.stderr.on('data', chunk => { output += chunk })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+  try {
+    await until(() => /http:\/\/[\w.[\]:]+:\d+/.test(output), 15_000, 'the example to print its address', 20)
+    const address = (/http:\/\/[\w.[\]:]+:\d+/.exec(output) as RegExpExecArray)[0].replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1')
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(async () => (await fetch(address)).status))
+    check(answers.every(status => status < 500), `requests to the example answered ${answers.join(', ')}`)
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    const code = await exited
+    clearTimeout(timer)
+    equal(code, 0, `example exit code after SIGTERM (output: ${output.slice(-500)})`)
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  }
+}
+
+async function main (): Promise<void> {
+  const started = Date.now()
+  for (let i = 1; i <= ROUNDS; i++) {
+    await section.scenario(`close at a random moment under load, round ${i}`, async () => {
+      section.note(`round ${i}: ${await shutdownRound(i)}`)
+    })
+  }
+  await section.scenario('a cooperative run ended by remove() or close is cancelled', cooperativeCancel)
+  await section.scenario('a disposer that never settles does not hold close', stuckDisposer)
+  await section.scenario('SIGTERM to the example server (npm start) exits 0 after draining', exampleSigterm)
+  await sleep(1500) // late settlements of abandoned handlers land here, and must be handled
+  section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  section.report()
+}
+
+main().catch(error => {
+  console.error(error)
+  process.exitCode = 1
+})
