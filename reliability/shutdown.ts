@@ -120,26 +120,29 @@ async function cooperativeCancel (): Promise<void> {
   check(lines.some(line => line.jobId === id && line.level === LEVEL.warn), 'the job is logged by id')
 }
 
-/** A scope disposer that never settles cannot hold close past shutdownTimeout + grace. */
+/** A scope disposer that never settles cannot hold close past shutdownTimeout + the grace and as long again. */
 async function stuckDisposer (): Promise<void> {
   const container = createContainer()
   container.register({ stuck: asFunction(() => ({})).scoped().disposer(() => new Promise(() => {})) })
-  const app = Fastify({ logger: false })
+  const { stream, lines } = logCapture(LEVEL.warn)
+  const app = Fastify({ logger: { level: 'warn', stream } })
   await app.register(fastifyBackground, {
     container,
     shutdownTimeout: SHUTDOWN_TIMEOUT,
     jobs: { stuck: async (ctx: JobContext) => { ctx.cradle.stuck.used = true } },
-    tasks: [{ name: 'stuck', every: 5, timeout: 50, handler: async (ctx) => { ctx.cradle.stuck.used = true } }]
+    tasks: [{ name: 'stuck', every: 5, handler: async (ctx) => { ctx.cradle.stuck.used = true } }]
   })
   await app.ready()
-  await app.background.enqueue('stuck')
+  const { id } = await app.background.enqueue('stuck')
   await sleep(50)
   const closing = Date.now()
   await app.close()
   const closeMs = Date.now() - closing
-  check(closeMs <= SHUTDOWN_TIMEOUT + ABORT_GRACE + SLACK, `close took ${closeMs} ms`)
+  check(closeMs <= SHUTDOWN_TIMEOUT + 2 * ABORT_GRACE + SLACK, `close took ${closeMs} ms`)
+  equal((await app.background.status(id))?.status, 'cancelled', 'the abandoned job')
   equal((await app.background.stats()).running, 0, 'jobs running after close')
-  equal(app.tasks.get('stuck')?.running, 0, 'task runs running after close')
+  check(lines.some(line => line.jobId === id && String(line.msg).includes('did not finish disposing')), 'the abandoned job logged by id')
+  check(lines.some(line => line.task === 'stuck' && typeof line.runId === 'string' && String(line.msg).includes('did not finish disposing')), 'the abandoned task run logged by runId')
 }
 
 /** SIGTERM to `npm start`'s example while it serves a few requests: it drains and exits 0. */
