@@ -49,6 +49,16 @@ export class Section {
     }
   }
 
+  /** Counts `tried` items (requests, jobs) of which `survived` came through; the rest are lost. */
+  tally (label: string, tried: number, survived: number): void {
+    this.tried += tried
+    this.survived += survived
+    if (survived < tried) {
+      this.losses.push(`${label}: ${tried - survived} lost`)
+      console.error(`LOST ${this.name} / ${label}: ${tried - survived} of ${tried}`)
+    }
+  }
+
   note (text: string): void {
     this.notes.push(text)
     console.log(`  ${text}`)

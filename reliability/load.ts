@@ -83,6 +83,10 @@ async function main (): Promise<void> {
   section.note(`queue: ${samples.n} samples, peak queued ${samples.peakQueued} (bound ${MAX_QUEUED}), peak running ${samples.peakRunning} (bound ${CONCURRENCY}), samples over a bound ${samples.over}; drained ${drainMs} ms after the client ended`)
   section.note(`memory: RSS ${mb(samples.rssBefore)} before, peak ${mb(samples.peakRss)}; ${count.all} log lines`)
 
+  // Each request is an item: it survives as a 202 whose job succeeded, or a 503 with Retry-After.
+  let succeededJobs = 0
+  for (const id of client.ids) if ((await app.background.status(id))?.status === 'succeeded') succeededJobs++
+  section.tally('requests', REQUESTS, succeededJobs + refused - client.missingRetryAfter)
   await section.scenario('every request answered 202 or 503, no transport error', () => {
     equal(client.requests, REQUESTS, 'responses')
     equal(accepted + refused, REQUESTS, '202 + 503')
