@@ -1,8 +1,7 @@
 import { test } from 'tap'
-import { asFunction, createContainer } from 'awilix'
 import { describeError, toError } from '../lib/failure'
 import { buildApp, LEVEL, linesWith } from './helpers/app'
-import { closeTicking, fakeApp, guardUnhandled } from './helpers/tasks'
+import { guardUnhandled } from './helpers/tasks'
 
 // Defects the reliability suite (reliability/) found, each pinned by a unit test.
 
@@ -65,28 +64,4 @@ test('an unknown job name that is not a string, or very long, answers FST_BACKGR
   t.match(long.json(), { code: 'FST_BACKGROUND_UNKNOWN_JOB' })
   t.ok(long.body.length < 500, 'the name is cut short')
   await t.rejects(app.background.enqueue(Object.create(null)), { code: 'FST_BACKGROUND_UNKNOWN_JOB' })
-})
-
-test('close gives up on a job whose scope disposer never settles: logged by id, cancelled, and a late end changes nothing', async t => {
-  guardUnhandled(t)
-  let release: () => void = () => {}
-  const container = createContainer()
-  container.register('stuck', asFunction(() => ({})).scoped().disposer(() => new Promise<void>(resolve => { release = resolve })))
-  const { app, lines, clock } = await fakeApp(t, {
-    container,
-    shutdownTimeout: 100,
-    jobs: { stuck: ctx => { t.ok(ctx.cradle.stuck) } }
-  })
-  await app.ready()
-  const { id } = await app.background.enqueue('stuck')
-  await clock.tickAsync(10)
-  const closedIn = await closeTicking(app, clock, 10)
-  t.equal(closedIn, 2100, 'shutdownTimeout, then the grace and as long again for disposers')
-  const [line] = linesWith(lines, 'did not finish disposing', LEVEL.warn)
-  t.match(line, { jobId: id })
-  t.match(await app.background.status(id), { status: 'cancelled' })
-  release()
-  await clock.tickAsync(10)
-  t.match(await app.background.status(id), { status: 'cancelled' })
-  t.match(await app.background.stats(), { running: 0, succeeded: 0 })
 })
