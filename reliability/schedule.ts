@@ -152,10 +152,48 @@ async function property (label: string, arbitrary: fc.Arbitrary<Case>, numRuns: 
   else section.note(`${label}: ${result.numRuns} generated cases passed`)
 }
 
+/**
+ * On the real clock, where Node may wake a timer a fraction of a millisecond early: no run before
+ * its due time, none far after it (the bound is generous: a shared CI machine), no overlap.
+ */
+async function realClock (): Promise<void> {
+  const app = Fastify({ logger: false })
+  const lateness: number[] = []
+  let early = 0
+  let overlaps = 0
+  const task = (name: string, every: number, jitter: number, durationMs: number): TaskDefinition => {
+    let active = 0
+    return {
+      name,
+      every,
+      jitter,
+      handler: async ctx => {
+        const sinceDue = Date.now() - ctx.scheduledAt.getTime()
+        if (sinceDue < 0) early++
+        lateness.push(sinceDue - jitter)
+        if (++active > 1) overlaps++
+        await ctx.sleep(durationMs)
+        active--
+      }
+    }
+  }
+  await app.register(fastifyBackground, { tasks: [task('fast', 7, 0, 0), task('jittery', 13, 5, 2), task('slow', 20, 0, 45)] })
+  await app.ready()
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  await app.close()
+  const worst = Math.max(...lateness)
+  section.note(`real clock: ${lateness.length} runs, worst start ${worst} ms after due + jitter`)
+  check(lateness.length > 150, `only ${lateness.length} runs`)
+  check(early === 0, `${early} run(s) before their due time`)
+  check(worst <= 50, `a run started ${worst} ms after due + jitter`)
+  check(overlaps === 0, `${overlaps} overlapping runs`)
+}
+
 async function main (): Promise<void> {
   const started = Date.now()
   await property('every: due times, jitter bound, no loss, no overlap with skip', everyCase, 300)
   await property('cron */n seconds: due times, jitter bound, no loss, no overlap with skip', cronCase, 100)
+  await section.scenario('real clock: never early, never far late, no overlap', realClock)
   section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
   section.report()
 }

@@ -66,6 +66,8 @@ async function buildRound (): Promise<Round> {
   return { app, lines, accepted }
 }
 
+const closeTimes: number[] = []
+
 async function shutdownRound (index: number): Promise<string> {
   const { app, lines, accepted } = await buildRound()
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
@@ -75,6 +77,7 @@ async function shutdownRound (index: number): Promise<string> {
   const closing = Date.now()
   await app.close()
   const closeMs = Date.now() - closing
+  closeTimes.push(closeMs)
   client.stop()
 
   const limit = SHUTDOWN_TIMEOUT + ABORT_GRACE + SLACK
@@ -193,6 +196,7 @@ async function main (): Promise<void> {
       section.note(`round ${i}: ${await shutdownRound(i)}`)
     })
   }
+  section.note(`close under load: ${Math.min(...closeTimes)}–${Math.max(...closeTimes)} ms over ${closeTimes.length} rounds (limit ${SHUTDOWN_TIMEOUT + ABORT_GRACE + SLACK} ms = shutdownTimeout ${SHUTDOWN_TIMEOUT} + grace ${ABORT_GRACE} + ${SLACK})`)
   await section.scenario('a cooperative run ended by remove() or close is cancelled', cooperativeCancel)
   await section.scenario('a disposer that never settles does not hold close', stuckDisposer)
   await section.scenario('SIGTERM to the example server (npm start) exits 0 after draining', exampleSigterm)
