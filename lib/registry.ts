@@ -26,6 +26,8 @@ export class Registry {
 
   /** onReady: every task starts, anchored at this moment. */
   start (now: number): void {
+    // close() called while ready() was pending runs the close hooks first: start nothing after them.
+    if (this.#closing) return
     this.#readyAt = now
     for (const task of this.#tasks.values()) task.start(now)
   }
