@@ -130,6 +130,27 @@ async function cooperativeCancel (): Promise<void> {
   check(lines.some(line => line.jobId === id && line.level === LEVEL.warn), 'the job is logged by id')
 }
 
+/** close() while ready() is pending (SIGTERM during start-up): nothing starts after it, no timer is left armed. */
+async function closeDuringReady (): Promise<void> {
+  let runs = 0
+  const app = Fastify({ logger: false })
+  await app.register(fastifyBackground, {
+    tasks: [
+      { name: 'every', every: 5, immediate: true, handler: () => { runs++ } },
+      { name: 'loop', loop: true, handler: async (ctx) => { runs++; await ctx.sleep(60_000) } }
+    ]
+  })
+  const timersBefore = process.getActiveResourcesInfo().filter(kind => kind === 'Timeout').length
+  const ready = app.ready()
+  await app.close()
+  await ready
+  await sleep(50)
+  equal(runs, 0, 'runs after a close during ready')
+  for (const info of app.tasks.list()) equal(info.nextRunAt, null, `${info.name}: nextRunAt`)
+  const timersAfter = process.getActiveResourcesInfo().filter(kind => kind === 'Timeout').length
+  check(timersAfter <= timersBefore, `${timersAfter - timersBefore} timer(s) left armed`)
+}
+
 /** A scope disposer that never settles cannot hold close past shutdownTimeout + the grace and as long again. */
 async function stuckDisposer (): Promise<void> {
   const container = createContainer()
@@ -199,6 +220,7 @@ async function main (): Promise<void> {
   section.note(`close under load: ${Math.min(...closeTimes)}–${Math.max(...closeTimes)} ms over ${closeTimes.length} rounds (limit ${SHUTDOWN_TIMEOUT + ABORT_GRACE + SLACK} ms = shutdownTimeout ${SHUTDOWN_TIMEOUT} + grace ${ABORT_GRACE} + ${SLACK})`)
   await section.scenario('a cooperative run ended by remove() or close is cancelled', cooperativeCancel)
   await section.scenario('a disposer that never settles does not hold close', stuckDisposer)
+  await section.scenario('close() while ready() is pending starts nothing', closeDuringReady)
   await section.scenario('SIGTERM to the example server (npm start) exits 0 after draining', exampleSigterm)
   await sleep(1500) // late settlements of abandoned handlers land here, and must be handled
   section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)

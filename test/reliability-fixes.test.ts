@@ -65,3 +65,19 @@ test('an unknown job name that is not a string, or very long, answers FST_BACKGR
   t.ok(long.body.length < 500, 'the name is cut short')
   await t.rejects(app.background.enqueue(Object.create(null)), { code: 'FST_BACKGROUND_UNKNOWN_JOB' })
 })
+
+test('close() called while ready() is pending starts nothing: no loop runs, no timer is left armed', async t => {
+  let runs = 0
+  const { app } = await buildApp({
+    tasks: [
+      { name: 'every', every: 1000, immediate: true, handler: () => { runs++ } },
+      { name: 'loop', loop: true, handler: async ctx => { runs++; await ctx.sleep(60_000) } }
+    ]
+  })
+  const ready = app.ready()
+  await app.close()
+  await ready
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(runs, 0)
+  for (const info of app.tasks.list()) t.match(info, { state: 'stopped', nextRunAt: null, running: 0 })
+})
