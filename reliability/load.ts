@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -30,10 +30,15 @@ interface ClientResult {
 }
 
 function runClient (url: string): Promise<ClientResult> {
-  const out = join(mkdtempSync(join(tmpdir(), 'fastify-background-load-')), 'result.json')
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-background-load-'))
+  const out = join(dir, 'result.json')
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'load-client.ts'), url, String(REQUESTS), String(CONNECTIONS), out], { stdio: 'inherit' })
-    child.on('exit', code => code === 0 ? resolve(JSON.parse(readFileSync(out, 'utf8'))) : reject(new Error(`client exited with ${code}`)))
+    child.on('exit', code => {
+      if (code === 0) resolve(JSON.parse(readFileSync(out, 'utf8')))
+      else reject(new Error(`client exited with ${code}`))
+      rmSync(dir, { recursive: true, force: true })
+    })
   })
 }
 
