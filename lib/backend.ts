@@ -35,6 +35,8 @@ export interface ScheduledTask {
   readonly since: number
   /** A due time arrived: run it, or skip it while a run is in progress and overlap is 'skip'. */
   fire: (scheduledAt: number) => Promise<RunResult>
+  /** A due time skipped because a run is in progress elsewhere (another replica holds the task's overlap lock). */
+  skip: (scheduledAt: number) => RunResult
   /** The next due time, for `TaskInfo.nextRunAt`; null when none is planned. */
   planned: (nextRunAt: number | null) => void
 }

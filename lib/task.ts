@@ -124,12 +124,14 @@ export class Task implements ScheduledTask {
 
   fire (scheduledAt: number): Promise<RunResult> {
     if (this.#paused || this.#stopped) return Promise.resolve(skipped())
-    if (this.spec.overlap === 'skip' && this.#active.size > 0) {
-      this.#skips++
-      this.env.log.debug({ task: this.spec.name, scheduledAt: new Date(scheduledAt) }, 'task run skipped: the previous run is still in progress')
-      return Promise.resolve(skipped())
-    }
+    if (this.spec.overlap === 'skip' && this.#active.size > 0) return Promise.resolve(this.skip(scheduledAt))
     return this.execute(scheduledAt)
+  }
+
+  skip (scheduledAt: number): RunResult {
+    this.#skips++
+    this.env.log.debug({ task: this.spec.name, scheduledAt: new Date(scheduledAt) }, 'task run skipped: the previous run is still in progress')
+    return skipped()
   }
 
   trigger (): Promise<RunResult> {
