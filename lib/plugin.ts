@@ -38,8 +38,10 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
     registry.start(readyAt)
   })
   app.addHook('preClose', async () => {
-    registry.stop()
+    // The backend learns first that the app is closing, so the unschedule calls that follow
+    // stop this process only (a shared scheduler must outlive one replica).
     backend.stopAccepting()
+    registry.stop()
   })
   app.addHook('onClose', async () => {
     const deadline = Date.now() + settings.shutdownTimeout
