@@ -14,6 +14,10 @@ export const QueueFullError = createError<'FST_BACKGROUND_QUEUE_FULL', 503, [num
 export const ClosingError = createError<'FST_BACKGROUND_CLOSING', 503, []>(
   'FST_BACKGROUND_CLOSING', 'The application is shutting down and accepts no new background work', 503)
 
+/** The backend's store (Redis) cannot be reached, so the job was not stored; answered as 503 with Retry-After. */
+export const UnavailableError = createError<'FST_BACKGROUND_UNAVAILABLE', 503, [string]>(
+  'FST_BACKGROUND_UNAVAILABLE', 'The background queue cannot be reached (%s); retry later', 503)
+
 /** A job name that `options.jobs` does not declare. */
 export const UnknownJobError = createError<'FST_BACKGROUND_UNKNOWN_JOB', 500, [string]>(
   'FST_BACKGROUND_UNKNOWN_JOB', 'Unknown background job %s: declare it in the plugin option "jobs"', 500)
