@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Queue, UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job, type RedisClient, type WorkerOptions } from 'bullmq'
 import type { Redis, RedisOptions } from 'ioredis'
-import type { FastifyBaseLogger } from 'fastify'
 import type { Backend, BackendHost, JobRequest, ScheduledTask } from '../backend'
 import { ClosingError, InvalidDataError, InvalidOptionError, NotDurableError, QueueFullError, UnavailableError } from '../errors'
 import { describeError } from '../failure'
@@ -12,6 +11,7 @@ import { untilDeadline } from '../shutdown'
 import { sleep } from '../timers'
 import type { JobState, JobStats, JobStatus } from '../types'
 import { jsonProblem } from './bullmq-data'
+import { OutageLog } from './bullmq-outage'
 import { cronStrategy, FleetSchedule, LOCK_COMMANDS } from './bullmq-tasks'
 
 // The distributed backend: a thin adapter onto BullMQ. Named jobs are BullMQ jobs in one queue,
@@ -39,8 +39,6 @@ export const BULLMQ_DEFAULTS = Object.freeze({
 /** Task runs of one replica at once; tasks are few and, in-process, never wait for a slot either. */
 const TASK_CONCURRENCY = 64
 const DRAIN_POLL_MS = 50
-/** While Redis stays unreachable, one log line per this many ms. */
-export const OUTAGE_LOG_EVERY_MS = 30_000
 /** How long close lets BullMQ record the outcome of runs that have just finished. */
 const RECORD_MS = 2000
 const QUEUED_STATES = ['waiting', 'delayed', 'prioritized'] as const
@@ -315,36 +313,6 @@ function abandon (): Promise<never> {
 
 function sum (counts: Record<string, number>): number {
   return Object.values(counts).reduce((total, count) => total + count, 0)
-}
-
-/** Logs a Redis outage once, then at most once per OUTAGE_LOG_EVERY_MS, and its end. */
-class OutageLog {
-  #since: number | undefined
-  #lastLog = 0
-  #suppressed = 0
-
-  constructor (private readonly log: FastifyBaseLogger) {}
-
-  readonly error = (error: Error): void => {
-    const now = Date.now()
-    if (this.#since !== undefined && now - this.#lastLog < OUTAGE_LOG_EVERY_MS) {
-      this.#suppressed++
-      return
-    }
-    const fields = { err: error, suppressed: this.#suppressed, downMs: now - (this.#since ?? now) }
-    this.log.error(fields, this.#since === undefined
-      ? 'Redis error: background jobs and task schedules wait until Redis answers again'
-      : 'Redis still failing')
-    this.#since ??= now
-    this.#lastLog = now
-    this.#suppressed = 0
-  }
-
-  readonly restored = (): void => {
-    if (this.#since === undefined) return
-    this.log.info({ downMs: Date.now() - this.#since }, 'Redis reachable again: background work resumes')
-    this.#since = undefined
-  }
 }
 
 function readOptions (input: unknown): Config {
