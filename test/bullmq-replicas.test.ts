@@ -14,9 +14,14 @@ interface Replica {
   lines: string[]
 }
 
+function withoutCoverage (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !/^(NODE_V8_COVERAGE|NODE_OPTIONS|_TAPJS)/.test(key)))
+}
+
 function startReplica (env: Record<string, string>): Replica {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: { ...process.env, REDIS_URL, ...env },
+    // The replicas are the system under test, not the code under coverage: tap's hooks stay out.
+    env: { ...withoutCoverage(process.env), REDIS_URL, ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   const lines: string[] = []

@@ -203,18 +203,20 @@ t.test('every and cron tasks fire from Redis schedulers; immediate fires once pe
   const prefix = prefixFor(t)
   const ticks: number[] = []
   const crons: number[] = []
+  const immediate: number[] = []
   const tasks = [
-    { name: 'tick', every: 100, immediate: true, handler: async (ctx: { scheduledAt: Date }) => { ticks.push(ctx.scheduledAt.getTime()) } },
+    { name: 'tick', every: 100, handler: async (ctx: { scheduledAt: Date }) => { ticks.push(ctx.scheduledAt.getTime()) } },
+    { name: 'once', every: 3_600_000, immediate: true, handler: async (ctx: { scheduledAt: Date }) => { immediate.push(ctx.scheduledAt.getTime()) } },
     { name: 'cron', cron: '* * * * * *', timezone: 'Europe/Rome', handler: async (ctx: { scheduledAt: Date }) => { crons.push(ctx.scheduledAt.getTime()) } }
   ]
   const { app: first } = await buildBullApp(prefix, { tasks })
   const { app: second } = await buildBullApp(prefix, { tasks })
   const startedAt = Date.now()
   await Promise.all([ready(t, first), ready(t, second)])
-  await until(() => crons.length >= 2 && ticks.length >= 5, 5000, 'the tasks to fire')
-  const immediate = ticks.filter(tick => tick % 100 !== 0)
+  await until(() => crons.length >= 2 && ticks.length >= 5 && immediate.length >= 1, 5000, 'the tasks to fire')
   t.equal(immediate.length, 1, 'one immediate run between the two replicas')
   t.ok(immediate[0] >= startedAt - 50, 'the immediate run is stamped with when it was asked for')
+  t.ok(ticks.every(due => due % 100 === 0), 'every due times are multiples of every')
   t.ok(crons.every(due => due % 1000 === 0), 'cron due times on whole seconds')
   t.equal(new Set(ticks).size, ticks.length, 'no due time ran twice')
   const info = first.tasks.get('tick')
@@ -222,6 +224,7 @@ t.test('every and cron tasks fire from Redis schedulers; immediate fires once pe
   const schedulers = await rawQueue(t, prefix, `${QUEUE}.tasks`).getJobSchedulers(0, -1)
   t.match(schedulers.sort((a, b) => a.key.localeCompare(b.key)), [
     { key: 'cron', pattern: '* * * * * *', tz: 'Europe/Rome' },
+    { key: 'once', every: 3_600_000 },
     { key: 'tick', every: 100 }
   ])
 })
@@ -381,4 +384,24 @@ t.test('connection as ioredis options or an ioredis instance', { skip }, async t
   t.same(ran.sort(), ['instance', 'options'])
   await fromInstance.app.close()
   t.equal(instance.status, 'ready', 'an ioredis instance stays open: it is the caller\'s to close')
+})
+
+t.test('retention of zero removes a finished job at once', { skip }, async t => {
+  const prefix = prefixFor(t)
+  const { app } = await buildBullApp(prefix, { retention: { max: 0 }, jobs: { quick: async () => {} } })
+  await ready(t, app)
+  const { id } = await app.background.enqueue('quick')
+  await app.background.drain()
+  t.equal(await app.background.status(id), undefined)
+  t.equal((await app.background.stats()).succeeded, 1)
+})
+
+t.test('a scheduler another tool wrote under a declared task name is taken over', { skip }, async t => {
+  const prefix = prefixFor(t)
+  const schedulers = rawQueue(t, prefix, `${QUEUE}.tasks`)
+  await schedulers.upsertJobScheduler('a', { every: 60_000 })
+  const { app, lines } = await buildBullApp(prefix, { tasks: [{ name: 'a', every: 60_000, handler: async () => {} }] })
+  await ready(t, app)
+  await until(() => linesWith(lines, 'task schedule updated in Redis').length === 1, 2000, 'the takeover')
+  t.match(await schedulers.getJobScheduler('a'), { every: 60_000, template: { data: { signature: String } } })
 })

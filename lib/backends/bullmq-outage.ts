@@ -29,9 +29,11 @@ export class OutageLog {
     this.#suppressed = 0
   }
 
-  readonly restored = (): void => {
-    if (this.#since === undefined) return
+  /** A connection is ready again; true when that ends an outage. */
+  readonly restored = (): boolean => {
+    if (this.#since === undefined) return false
     this.log.info({ downMs: Date.now() - this.#since }, 'Redis reachable again: background work resumes')
     this.#since = undefined
+    return true
   }
 }

@@ -46,6 +46,8 @@ const OPTION_KEYS = ['connection', 'prefix', 'queueName', 'workerOptions']
 const COMMANDS: Record<string, string> = { ...LOCK_COMMANDS, fbgCount: "return redis.call('INCR', KEYS[1])" }
 
 interface Config {
+  /** The queues use an ioredis instance of the caller's. */
+  shared: boolean
   queueConnection: ConnectionOptions
   workerConnection: ConnectionOptions
   prefix: string
@@ -72,7 +74,11 @@ class BullmqBackend implements Backend {
   /** Job attempts and task runs in progress here, each with a promise that settles when it does. */
   readonly #running = new Map<JobRun | Job, Promise<unknown>>()
   readonly #abandoned = new Set<JobRun>()
-  readonly #defined = new WeakSet<object>()
+  /** Per job id taken here: settles once BullMQ has recorded its outcome (its 'completed' or 'failed' event). */
+  readonly #recording = new Map<string, Promise<void>>()
+  readonly #recorded = new Map<string, () => void>()
+  /** Each queue's client once connected, with this backend's Lua commands defined on it. */
+  readonly #clients = new Map<Queue, RedisClient>()
 
   constructor (private readonly config: Config) {}
 
@@ -162,7 +168,12 @@ class BullmqBackend implements Backend {
   }
 
   async start (): Promise<void> {
-    for (const queue of [this.#jobs, this.#tasks]) (await this.client(queue)).on('ready', this.#outage.restored)
+    (await this.client(this.#jobs)).on('ready', this.#outage.restored)
+    // A Redis that restarted empty has lost the schedulers: each reconnection writes them again.
+    ;(await this.client(this.#tasks)).on('ready', () => {
+      this.#outage.restored()
+      this.#fleet.reassert()
+    })
     await this.#fleet.sweep(this.#settings.tasks)
     if (this.#settings.jobs.size > 0) this.#jobWorker = this.worker(this.#jobs.name, (job, token) => this.processJob(job, token), this.#settings.concurrency)
   }
@@ -181,16 +192,20 @@ class BullmqBackend implements Backend {
   async close (deadline: number): Promise<void> {
     this.stopAccepting()
     const settled = (): Promise<unknown> => Promise.all([...this.#running.values(), this.#fleet.settled()])
-    const inTime = await untilDeadline(settled(), deadline)
-    if (!inTime) this.giveUp()
+    if (!await untilDeadline(settled(), deadline)) this.giveUp()
     await untilDeadline(settled(), Date.now() + ABORT_GRACE_MS)
-    for (const worker of this.workers()) {
-      // Unless runs were abandoned, BullMQ first records the outcomes of the runs that ended;
-      // if Redis cannot take them, the connections are cut rather than the close left hanging.
-      const closed = worker.close(!inTime).catch(this.#outage.error)
-      if (!await untilDeadline(closed, Date.now() + RECORD_MS)) await worker.disconnect().catch(this.#outage.error)
-    }
-    await Promise.all([this.#jobs.close(), this.#tasks.close()])
+    // BullMQ records the outcomes of the runs that ended (unless Redis cannot take them), then
+    // the connections are cut: waiting on Redis here could hang the close during an outage.
+    await untilDeadline(Promise.all(this.#recording.values()), Date.now() + RECORD_MS)
+    await Promise.all(this.workers().map(worker => worker.close(true).catch(this.#outage.error)))
+    await Promise.all([this.#jobs, this.#tasks].map(queue => this.closeQueue(queue)))
+  }
+
+  private async closeQueue (queue: Queue): Promise<void> {
+    await untilDeadline(queue.close().catch(this.#outage.error), Date.now() + RECORD_MS)
+    // During an outage BullMQ cannot send QUIT and its client would go on reconnecting: cut it.
+    // An ioredis instance given as `connection` stays open: it is the caller's.
+    if (!this.config.shared) this.#clients.get(queue)?.disconnect()
   }
 
   private giveUp (): void {
@@ -210,7 +225,7 @@ class BullmqBackend implements Backend {
     const request = { name: job.name, data: job.data, spec, named: true, log: this.#host.log }
     const run = new JobRun(this.#host.runner, request, job.id)
     const attempt = job.attemptsMade + 1
-    const outcome = await this.track(run, run.runAttempt(attempt))
+    const outcome = await this.track(run, run.id, run.runAttempt(attempt))
     if (this.#abandoned.has(run)) return abandon()
     if (outcome.status === 'succeeded') return
     if (attempt <= spec.retries) run.parentLog.warn({ ...run.logBindings(), attempt }, 'job attempt failed; BullMQ retries it')
@@ -219,7 +234,7 @@ class BullmqBackend implements Backend {
 
   private async processTask (job: Job, token?: string): Promise<void> {
     if (this.#closing) return this.handBack(job, token)
-    await this.track(job, this.#fleet.process(job))
+    await this.track(job, job.id as string, this.#fleet.process(job))
     // A task run cut short by the shutdown timeout is left to BullMQ, like a job.
     if (this.#giveUp) return abandon()
   }
@@ -230,7 +245,8 @@ class BullmqBackend implements Backend {
     throw new WaitingError()
   }
 
-  private async track<T> (key: JobRun | Job, work: Promise<T>): Promise<T> {
+  private async track<T> (key: JobRun | Job, id: string, work: Promise<T>): Promise<T> {
+    this.#recording.set(id, new Promise(resolve => this.#recorded.set(id, resolve)))
     this.#running.set(key, work.catch(() => undefined))
     try {
       return await work
@@ -242,6 +258,14 @@ class BullmqBackend implements Backend {
   private worker (name: string, processor: (job: Job, token?: string) => Promise<void>, concurrency: number): Worker {
     const worker = new Worker(name, processor, this.workerOptions(concurrency))
     worker.on('error', this.#outage.error)
+    const recorded = (job: Job | undefined): void => {
+      const id = job?.id as string
+      this.#recorded.get(id)?.()
+      this.#recorded.delete(id)
+      this.#recording.delete(id)
+    }
+    worker.on('completed', recorded)
+    worker.on('failed', recorded)
     return worker
   }
 
@@ -277,9 +301,9 @@ class BullmqBackend implements Backend {
 
   private async client (queue: Queue): Promise<RedisClient> {
     const client = await queue.backend.client
-    if (!this.#defined.has(client)) {
+    if (!this.#clients.has(queue)) {
       for (const [name, lua] of Object.entries(COMMANDS)) client.defineCommand(name, { numberOfKeys: 1, lua })
-      this.#defined.add(client)
+      this.#clients.set(queue, client)
     }
     return client
   }
@@ -338,17 +362,17 @@ function readOptions (input: unknown): Config {
  * workers, whose blocking calls need it, retry forever. An ioredis instance is used as is by the
  * queues (it stays yours to close); workers get connections of their own with its options.
  */
-function connectionsOf (connection: unknown): Pick<Config, 'queueConnection' | 'workerConnection'> {
+function connectionsOf (connection: unknown): Pick<Config, 'shared' | 'queueConnection' | 'workerConnection'> {
   if (typeof connection === 'string') {
     if (!/^rediss?:\/\//.test(connection)) throw invalid('backend.connection', 'a URL must start with redis:// or rediss://')
-    return { queueConnection: { url: connection, enableOfflineQueue: false }, workerConnection: { url: connection } }
+    return { shared: false, queueConnection: { url: connection, enableOfflineQueue: false }, workerConnection: { url: connection } }
   }
   if (typeof (connection as Redis | null)?.duplicate === 'function') {
     const instance = connection as Redis
-    return { queueConnection: instance, workerConnection: { ...instance.options, maxRetriesPerRequest: null } as ConnectionOptions }
+    return { shared: true, queueConnection: instance, workerConnection: { ...instance.options, maxRetriesPerRequest: null } as ConnectionOptions }
   }
   if (!isPlainObject(connection)) throw invalid('backend.connection', 'must be ioredis options, an ioredis instance or a redis:// URL')
-  return { queueConnection: { ...connection, enableOfflineQueue: false }, workerConnection: connection }
+  return { shared: false, queueConnection: { ...connection, enableOfflineQueue: false }, workerConnection: connection }
 }
 
 function text (value: unknown, path: string, fallback: string): string {
