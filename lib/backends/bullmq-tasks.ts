@@ -182,11 +182,10 @@ function dueTime (job: Job): number {
 
 /** A stand-in that lets the local clock keep a task's `nextRunAt` on the epoch-anchored grid, without firing it. */
 function planOnly (task: ScheduledTask): ScheduledTask {
-  const now = Date.now()
-  const every = task.spec.every
   return {
     spec: { ...task.spec, immediate: false, jitter: 0 },
-    anchor: every === undefined ? now : now - now % every,
+    anchor: 0,
+    since: Date.now(),
     fire: () => Promise.resolve(undefined as unknown as RunResult),
     skip: task.skip.bind(task),
     planned: next => task.planned(next)
