@@ -1,0 +1,133 @@
+// Jobs per second through fastify-background's BullMQ backend, next to raw BullMQ (a Queue and a
+// Worker with the same concurrency, the same Redis, in the same run).
+//
+//   npm run build && node bench/bullmq.mjs
+//
+// REDIS_URL (default redis://127.0.0.1:6379) and JOBS (jobs per measurement, default 5000) tune
+// it. Each measurement uses its own key prefix; every key is deleted at the end.
+import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { Queue, Worker } from 'bullmq'
+import Fastify from 'fastify'
+import { Redis } from 'ioredis'
+
+const dist = new URL('../dist/bullmq.js', import.meta.url)
+if (!existsSync(dist)) {
+  console.error('bench/bullmq.mjs measures the built package: run `npm run build` first')
+  process.exit(1)
+}
+const { bullmqBackend } = await import('../dist/bullmq.js')
+const { default: fastifyBackground } = await import('../dist/index.js')
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const JOBS = Number(process.env.JOBS ?? 5000)
+const CONCURRENCIES = [1, 10, 50]
+/** Enqueues in flight at once, for both systems. */
+const IN_FLIGHT = 50
+const RUN = `fbg-bench-${randomUUID().slice(0, 8)}`
+const QUEUE = 'bench'
+/** The job options the backend gives a job by default (retention of one hour, 10 000 jobs). */
+const KEEP = { age: 3600, count: 10_000 }
+const JOB_OPTS = { attempts: 1, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: KEEP, removeOnFail: KEEP }
+const WORKER_OPTS = { lockDuration: 15_000, stalledInterval: 10_000 }
+
+const prefixes = []
+function prefix () {
+  const p = `${RUN}-${prefixes.length}`
+  prefixes.push(p)
+  return p
+}
+
+/** Calls `add(i)` JOBS times with IN_FLIGHT calls at once; resolves with the elapsed ms. */
+async function enqueueAll (add) {
+  const started = performance.now()
+  let next = 0
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (next < JOBS) await add(next++)
+  }))
+  return performance.now() - started
+}
+
+/** A promise that resolves when `done()` has been called JOBS times, with the ms since `start()`. */
+function counter () {
+  let count = 0
+  let started = 0
+  let finish
+  const finished = new Promise(resolve => { finish = resolve })
+  return {
+    start: () => { started = performance.now() },
+    done: () => { if (++count === JOBS) finish(performance.now() - started) },
+    finished
+  }
+}
+
+async function backgroundApp (p, concurrency, handler, autorun = true) {
+  const app = Fastify({ logger: false })
+  await app.register(fastifyBackground, {
+    concurrency,
+    maxQueued: JOBS * 2,
+    jobs: { noop: handler },
+    backend: bullmqBackend({ connection: REDIS_URL, prefix: p, queueName: QUEUE, workerOptions: { autorun } })
+  })
+  await app.ready()
+  return app
+}
+
+async function measureBackground (concurrency) {
+  const p = prefix()
+  const producer = await backgroundApp(p, concurrency, async () => {}, false)
+  const enqueueMs = await enqueueAll(i => producer.background.enqueue('noop', { i }))
+  const count = counter()
+  count.start()
+  const consumer = await backgroundApp(p, concurrency, async () => { count.done() })
+  const processMs = await count.finished
+  await Promise.all([producer.close(), consumer.close()])
+  return { enqueue: JOBS / enqueueMs * 1000, process: JOBS / processMs * 1000 }
+}
+
+async function measureRaw (concurrency) {
+  const p = prefix()
+  const connection = { url: REDIS_URL }
+  const queue = new Queue(QUEUE, { connection, prefix: p })
+  const enqueueMs = await enqueueAll(i => queue.add('noop', { i }, { ...JOB_OPTS, jobId: randomUUID() }))
+  const count = counter()
+  count.start()
+  const worker = new Worker(QUEUE, async () => { count.done() }, { ...WORKER_OPTS, concurrency, connection, prefix: p })
+  const processMs = await count.finished
+  await worker.close()
+  await queue.close()
+  return { enqueue: JOBS / enqueueMs * 1000, process: JOBS / processMs * 1000 }
+}
+
+async function deleteKeys () {
+  const redis = new Redis(REDIS_URL)
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${RUN}-*`, 'COUNT', 1000)
+    if (keys.length > 0) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+  redis.disconnect()
+}
+
+const rows = []
+try {
+  for (const concurrency of CONCURRENCIES) {
+    const raw = await measureRaw(concurrency)
+    const ours = await measureBackground(concurrency)
+    rows.push({ concurrency, ours, raw })
+    console.error(`concurrency ${concurrency} measured`)
+  }
+} finally {
+  await deleteKeys()
+}
+
+const fixed = n => n.toFixed(0).padStart(8)
+const ratio = (a, b) => (a / b).toFixed(2).padStart(6)
+console.log(`\n${JOBS} no-op jobs per measurement, Redis at ${REDIS_URL}, Node ${process.version}\n`)
+console.log('concurrency | process jobs/s: backend    raw  ratio | enqueue jobs/s: backend    raw  ratio')
+console.log('----------- | -------------------------------------- | --------------------------------------')
+for (const { concurrency, ours, raw } of rows) {
+  console.log(`${String(concurrency).padStart(11)} |                ${fixed(ours.process)} ${fixed(raw.process)} ${ratio(ours.process, raw.process)} |                ${fixed(ours.enqueue)} ${fixed(raw.enqueue)} ${ratio(ours.enqueue, raw.enqueue)}`)
+}
+console.log('\nratio = backend / raw BullMQ (1.00 = no overhead). Enqueue runs with', IN_FLIGHT, 'calls in flight; the backend also counts the queue in Redis for maxQueued.')
