@@ -190,10 +190,11 @@ class BullmqBackend implements Backend {
    * here but not failed: its lock lapses and BullMQ hands it to another replica.
    */
   async close (deadline: number): Promise<void> {
-    this.stopAccepting()
+    // preClose has called stopAccepting(): nothing new starts here.
     const settled = (): Promise<unknown> => Promise.all([...this.#running.values(), this.#fleet.settled()])
     if (!await untilDeadline(settled(), deadline)) this.giveUp()
-    await untilDeadline(settled(), Date.now() + ABORT_GRACE_MS)
+    // The handlers' grace, and as long again for their scopes' disposers, as in-process.
+    await untilDeadline(settled(), Date.now() + 2 * ABORT_GRACE_MS)
     // BullMQ records the outcomes of the runs that ended (unless Redis cannot take them), then
     // the connections are cut: waiting on Redis here could hang the close during an outage.
     await untilDeadline(Promise.all(this.#recording.values()), Date.now() + RECORD_MS)
@@ -226,7 +227,7 @@ class BullmqBackend implements Backend {
     const run = new JobRun(this.#host.runner, request, job.id)
     const attempt = job.attemptsMade + 1
     const outcome = await this.track(run, run.id, run.runAttempt(attempt))
-    if (this.#abandoned.has(run)) return abandon()
+    if (this.#abandoned.has(run)) return this.abandon(run.id)
     if (outcome.status === 'succeeded') return
     if (attempt <= spec.retries) run.parentLog.warn({ ...run.logBindings(), attempt }, 'job attempt failed; BullMQ retries it')
     throw new Error(outcome.error)
@@ -236,7 +237,17 @@ class BullmqBackend implements Backend {
     if (this.#closing) return this.handBack(job, token)
     await this.track(job, job.id as string, this.#fleet.process(job))
     // A task run cut short by the shutdown timeout is left to BullMQ, like a job.
-    if (this.#giveUp) return abandon()
+    if (this.#giveUp) return this.abandon(job.id as string)
+  }
+
+  /**
+   * What a processor returns for a run this replica gave up at shutdown: a promise that never
+   * settles, so BullMQ neither completes nor fails the job, and its lock lapses.
+   */
+  private abandon (id: string): Promise<never> {
+    this.#recording.delete(id)
+    this.#recorded.delete(id)
+    return new Promise(() => {})
   }
 
   /** A job taken while this replica closes goes back to the queue at once, for another replica. */
@@ -330,10 +341,6 @@ const STATES: Record<string, JobState | undefined> = {
   failed: 'failed'
 }
 
-/** What a processor returns for a run this replica gave up at shutdown: BullMQ must neither complete nor fail it. */
-function abandon (): Promise<never> {
-  return new Promise(() => {})
-}
 
 function sum (counts: Record<string, number>): number {
   return Object.values(counts).reduce((total, count) => total + count, 0)
