@@ -50,7 +50,8 @@ export class FleetSchedule {
   /** Local timers that only keep `nextRunAt` current on every replica; BullMQ does the firing. */
   readonly #plans = new Map<ScheduledTask, ScheduledTask>()
   readonly #clock = new LocalClock()
-  readonly #pending = new Set<Promise<void>>()
+  /** Per task, the last schedule change sent to Redis; settled ones are dropped. */
+  readonly #pending = new Map<string, Promise<void>>()
   #closing = false
 
   constructor (
@@ -75,7 +76,7 @@ export class FleetSchedule {
     const plan = planOnly(task)
     this.#plans.set(task, plan)
     this.#clock.schedule(plan)
-    this.track(this.upsert(task.spec))
+    this.inOrder(task.spec.name, () => this.upsert(task.spec))
   }
 
   /** Pause and removal stop the task for the whole fleet; closing one replica leaves the schedule alone. */
@@ -85,14 +86,15 @@ export class FleetSchedule {
     if (plan !== undefined) this.#clock.unschedule(plan)
     this.#plans.delete(task)
     if (this.#closing) return
-    this.track(this.queue.removeJobScheduler(task.spec.name).then(() => {
+    this.inOrder(task.spec.name, async () => {
+      await this.queue.removeJobScheduler(task.spec.name)
       this.log.info({ task: task.spec.name }, 'task schedule removed from Redis: no replica runs it until it is resumed or a replica starts with it')
-    }))
+    })
   }
 
   /** Writes the schedulers of this replica's tasks again (a no-op for those Redis still holds unchanged). */
   reassert (): void {
-    for (const task of this.#tasks.values()) this.track(this.upsert(task.spec))
+    for (const task of this.#tasks.values()) this.inOrder(task.spec.name, () => this.upsert(task.spec))
   }
 
   stopAccepting (): void {
@@ -101,7 +103,7 @@ export class FleetSchedule {
 
   /** Resolves when the schedule changes asked for so far have reached Redis (or failed, logged). */
   async settled (): Promise<void> {
-    await Promise.all(this.#pending)
+    await Promise.all(this.#pending.values())
   }
 
   /** Runs (or skips) the due time that `job` stands for. */
@@ -158,10 +160,13 @@ export class FleetSchedule {
     }
   }
 
-  private track (work: Promise<void>): void {
-    const tracked = work.catch(error => this.log.error({ err: error }, 'task schedule could not be updated in Redis'))
-      .finally(() => this.#pending.delete(tracked))
-    this.#pending.add(tracked)
+  /** Runs the schedule changes of one task one after the other, so a quick pause cannot overtake the write it undoes. */
+  private inOrder (name: string, change: () => Promise<void>): void {
+    const previous = this.#pending.get(name) ?? Promise.resolve()
+    const next = previous.then(change)
+      .catch(error => this.log.error({ err: error, task: name }, 'task schedule could not be updated in Redis'))
+      .finally(() => { if (this.#pending.get(name) === next) this.#pending.delete(name) })
+    this.#pending.set(name, next)
   }
 }
 

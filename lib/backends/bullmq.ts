@@ -90,7 +90,7 @@ class BullmqBackend implements Backend {
     this.#jobs = new Queue(queueName, { connection, prefix })
     this.#tasks = new Queue(`${queueName}.tasks`, { connection, prefix, settings: { repeatStrategy: cronStrategy() } })
     for (const queue of [this.#jobs, this.#tasks]) queue.on('error', this.#outage.error)
-    const lockMs = this.workerOptions(1).lockDuration as number
+    const lockMs = this.workerOptions().lockDuration as number
     this.#fleet = new FleetSchedule(this.#tasks, host.log, lockMs, this.#outage.error)
   }
 
@@ -159,7 +159,7 @@ class BullmqBackend implements Backend {
   }
 
   schedule (task: ScheduledTask): void {
-    this.#taskWorker ??= this.worker(this.#tasks.name, (job, token) => this.processTask(job, token), TASK_CONCURRENCY)
+    this.#taskWorker ??= this.worker(this.#tasks.name, (job, token) => this.processTask(job, token), { concurrency: TASK_CONCURRENCY })
     this.#fleet.schedule(task)
   }
 
@@ -175,7 +175,7 @@ class BullmqBackend implements Backend {
       this.#fleet.reassert()
     })
     await this.#fleet.sweep(this.#settings.tasks)
-    if (this.#settings.jobs.size > 0) this.#jobWorker = this.worker(this.#jobs.name, (job, token) => this.processJob(job, token), this.#settings.concurrency)
+    if (this.#settings.jobs.size > 0) this.#jobWorker = this.worker(this.#jobs.name, (job, token) => this.processJob(job, token))
   }
 
   /** This replica takes no new job from now on; what is queued stays in Redis for the others. */
@@ -266,8 +266,9 @@ class BullmqBackend implements Backend {
     }
   }
 
-  private worker (name: string, processor: (job: Job, token?: string) => Promise<void>, concurrency: number): Worker {
-    const worker = new Worker(name, processor, this.workerOptions(concurrency))
+  /** A worker on the jobs queue, or (with `tasks`) on the tasks queue, whose concurrency is the backend's own. */
+  private worker (name: string, processor: (job: Job, token?: string) => Promise<void>, tasks?: Partial<WorkerOptions>): Worker {
+    const worker = new Worker(name, processor, { ...this.workerOptions(), ...tasks })
     worker.on('error', this.#outage.error)
     const recorded = (job: Job | undefined): void => {
       const id = job?.id as string
@@ -280,14 +281,14 @@ class BullmqBackend implements Backend {
     return worker
   }
 
-  private workerOptions (concurrency: number): WorkerOptions {
+  private workerOptions (): WorkerOptions {
     const { workerConnection: connection, prefix, workerOptions } = this.config
     return {
       lockDuration: BULLMQ_DEFAULTS.lockDuration,
       stalledInterval: BULLMQ_DEFAULTS.stalledInterval,
       // Keeps the fleet's lifetime totals of completed and failed jobs, for stats().
       metrics: { maxDataPoints: 60 },
-      concurrency,
+      concurrency: this.#settings.concurrency,
       ...workerOptions,
       connection,
       prefix
