@@ -342,7 +342,6 @@ const STATES: Record<string, JobState | undefined> = {
   failed: 'failed'
 }
 
-
 function sum (counts: Record<string, number>): number {
   return Object.values(counts).reduce((total, count) => total + count, 0)
 }
