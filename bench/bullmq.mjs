@@ -3,8 +3,9 @@
 //
 //   npm run build && node bench/bullmq.mjs
 //
-// REDIS_URL (default redis://127.0.0.1:6379) and JOBS (jobs per measurement, default 5000) tune
-// it. Each measurement uses its own key prefix; every key is deleted at the end.
+// REDIS_URL (default redis://127.0.0.1:6379), JOBS (jobs per measurement, default 5000) and
+// ROUNDS (measurements per figure, of which the median is shown; default 3) tune it. Each
+// measurement uses its own key prefix; every key is deleted at the end.
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { Queue, Worker } from 'bullmq'
@@ -22,6 +23,7 @@ const { default: fastifyBackground } = await import('../dist/index.js')
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const JOBS = Number(process.env.JOBS ?? 5000)
 const CONCURRENCIES = [1, 10, 50]
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
 /** Enqueues in flight at once, for both systems. */
 const IN_FLIGHT = 50
 const RUN = `fbg-bench-${randomUUID().slice(0, 8)}`
@@ -110,12 +112,23 @@ async function deleteKeys () {
   redis.disconnect()
 }
 
+/** The median of each field over the rounds. */
+function median (results) {
+  const mid = values => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
+  return { enqueue: mid(results.map(r => r.enqueue)), process: mid(results.map(r => r.process)) }
+}
+
 const rows = []
 try {
   for (const concurrency of CONCURRENCIES) {
-    const raw = await measureRaw(concurrency)
-    const ours = await measureBackground(concurrency)
-    rows.push({ concurrency, ours, raw })
+    const ours = []
+    const raw = []
+    // Interleaved, so that a busy moment on the machine hits both systems alike.
+    for (let round = 0; round < ROUNDS; round++) {
+      raw.push(await measureRaw(concurrency))
+      ours.push(await measureBackground(concurrency))
+    }
+    rows.push({ concurrency, ours: median(ours), raw: median(raw) })
     console.error(`concurrency ${concurrency} measured`)
   }
 } finally {
@@ -124,7 +137,7 @@ try {
 
 const fixed = n => n.toFixed(0).padStart(8)
 const ratio = (a, b) => (a / b).toFixed(2).padStart(6)
-console.log(`\n${JOBS} no-op jobs per measurement, Redis at ${REDIS_URL}, Node ${process.version}\n`)
+console.log(`\n${JOBS} no-op jobs per measurement, median of ${ROUNDS} rounds, Redis at ${REDIS_URL}, Node ${process.version}\n`)
 console.log('concurrency | process jobs/s: backend    raw  ratio | enqueue jobs/s: backend    raw  ratio')
 console.log('----------- | -------------------------------------- | --------------------------------------')
 for (const { concurrency, ours, raw } of rows) {
