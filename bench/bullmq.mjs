@@ -120,6 +120,9 @@ function median (results) {
 
 const rows = []
 try {
+  // A discarded round first: JIT, script loading and connections are warm for both systems.
+  await measureRaw(10)
+  await measureBackground(10)
   for (const concurrency of CONCURRENCIES) {
     const ours = []
     const raw = []
