@@ -405,3 +405,18 @@ t.test('a scheduler another tool wrote under a declared task name is taken over'
   await until(() => linesWith(lines, 'task schedule updated in Redis').length === 1, 2000, 'the takeover')
   t.match(await schedulers.getJobScheduler('a'), { every: 60_000, template: { data: { signature: String } } })
 })
+
+t.test('close() while ready() is pending starts nothing and leaves nothing open', { skip }, async t => {
+  const prefix = prefixFor(t)
+  let ran = 0
+  const { app } = await buildBullApp(prefix, {
+    jobs: { a: async () => { ran++ } },
+    tasks: [{ name: 'tick', every: 50, handler: async () => { ran++ } }]
+  })
+  const ready = app.ready().then(() => 'ready', (error: Error) => error.message)
+  await app.close()
+  await ready
+  await sleep(200)
+  t.equal(ran, 0)
+  t.same(await rawQueue(t, prefix, `${QUEUE}.tasks`).getJobSchedulers(0, -1), [], 'no scheduler was written')
+})

@@ -168,6 +168,8 @@ class BullmqBackend implements Backend {
   }
 
   async start (): Promise<void> {
+    // close() called while ready() was pending runs the close hooks first: start nothing after them.
+    if (this.#closing) return
     (await this.client(this.#jobs)).on('ready', this.#outage.restored)
     // A Redis that restarted empty has lost the schedulers: each reconnection writes them again.
     ;(await this.client(this.#tasks)).on('ready', () => {
