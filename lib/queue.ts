@@ -15,7 +15,7 @@ import type { JobStats } from './types'
  */
 export class JobQueue {
   readonly store: JobStore
-  readonly #waiting: JobRun[] = []
+  #waiting: JobRun[] = []
   #head = 0
   readonly #running = new Set<JobRun>()
   #succeeded = 0
@@ -148,8 +148,12 @@ export class JobQueue {
     if (this.#head === this.#waiting.length) return undefined
     const job = this.#waiting[this.#head]
     this.#waiting[this.#head++] = undefined as unknown as JobRun
-    // Compact now and then, so shifting stays O(1) and the array does not grow without bound.
-    if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+    if (this.#head === this.#waiting.length) {
+      // Empty: a new array, so a burst does not keep its backing store (8 bytes a job) after it.
+      this.#waiting = []
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+      // Compact now and then, so shifting stays O(1) and the array does not grow without bound.
       this.#waiting.splice(0, this.#head)
       this.#head = 0
     }
