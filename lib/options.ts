@@ -81,27 +81,26 @@ export function readTask (input: unknown, path: string): TaskSpec {
   const task = plainObject(input, path, TASK_KEYS)
   const name = readName(task.name, `${path}.name`)
   const kind = readKind(task, path)
-  const base = {
-    name,
-    kind,
-    handler: readHandler(task.handler, `${path}.handler`),
-    delay: count(task.delay, `${path}.delay`, 0, 0),
-    enabled: flag(task.enabled, `${path}.enabled`, true)
-  }
+  const handler = readHandler(task.handler, `${path}.handler`)
+  const delay = count(task.delay, `${path}.delay`, 0, 0)
+  const enabled = flag(task.enabled, `${path}.enabled`, true)
   if (task.timezone !== undefined && kind !== 'cron') throw invalid(`${path}.timezone`, 'applies only to a cron task')
+  // Object literals, not spreads: V8 gives every object a spread makes a hidden class of its own,
+  // and the runner reads these specs on every run (megamorphic with thousands of tasks).
   if (kind === 'loop') {
     const misplaced = NOT_FOR_LOOPS.find(key => task[key] !== undefined)
     if (misplaced !== undefined) throw invalid(`${path}.${misplaced}`, 'does not apply to a loop task')
-    return { ...base, immediate: false, jitter: 0, overlap: 'skip', retries: 0, backoff: DEFAULTS.backoff, timeout: undefined }
+    return { name, kind, handler, delay, enabled, immediate: false, jitter: 0, overlap: 'skip', retries: 0, backoff: DEFAULTS.backoff, timeout: undefined }
   }
-  return {
-    ...base,
-    ...readSchedule(task, kind, path),
-    immediate: flag(task.immediate, `${path}.immediate`, false),
-    jitter: count(task.jitter, `${path}.jitter`, 0, 0),
-    overlap: readOverlap(task.overlap, `${path}.overlap`),
-    ...readAttempts(task, path)
+  const schedule = readSchedule(task, kind, path)
+  const immediate = flag(task.immediate, `${path}.immediate`, false)
+  const jitter = count(task.jitter, `${path}.jitter`, 0, 0)
+  const overlap = readOverlap(task.overlap, `${path}.overlap`)
+  const { retries, backoff, timeout } = readAttempts(task, path)
+  if (kind === 'every') {
+    return { name, kind, handler, delay, enabled, every: schedule.every, immediate, jitter, overlap, retries, backoff, timeout }
   }
+  return { name, kind, handler, delay, enabled, cron: schedule.cron, timezone: schedule.timezone, immediate, jitter, overlap, retries, backoff, timeout }
 }
 
 function readTasks (input: unknown): TaskSpec[] {
@@ -180,7 +179,9 @@ function readJobs (input: unknown): Map<string, JobSpec> {
 function readJob (definition: unknown, path: string): JobSpec {
   if (typeof definition === 'function') return { handler: definition as WorkSpec['handler'], retries: 0, backoff: DEFAULTS.backoff, timeout: undefined }
   const job = plainObject(definition, path, JOB_KEYS, 'must be a handler function or { handler, retries, backoff, timeout }')
-  return { handler: readHandler(job.handler, `${path}.handler`), ...readAttempts(job, path) }
+  const handler = readHandler(job.handler, `${path}.handler`)
+  const { retries, backoff, timeout } = readAttempts(job, path)
+  return { handler, retries, backoff, timeout }
 }
 
 function readRetention (input: unknown): Settings['retention'] {
