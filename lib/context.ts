@@ -67,6 +67,11 @@ export class AttemptContext {
     this.#controller?.abort(reason)
   }
 
+  /** True once `scope` (or `cradle`) has been read. */
+  get hasScope (): boolean {
+    return this.#scope !== undefined
+  }
+
   /** Disposes the scope if one was made; resolves once its disposers have run. */
   dispose (): Promise<void> | undefined {
     return this.#scope?.dispose()

@@ -101,7 +101,8 @@ export abstract class Run implements AttemptOwner {
     this.onAttemptStart()
     const outcome = await this.settle(ctx)
     this.#current = undefined
-    await this.dispose(ctx)
+    // Most jobs never touch ctx.scope: then there is nothing to dispose, and no promise to wait for.
+    if (ctx.hasScope) await this.dispose(ctx)
     return outcome
   }
 
