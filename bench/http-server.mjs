@@ -1,0 +1,25 @@
+// Row 1: the server, in its own process. Three routes on one app with the plugin registered:
+// a plain 202, reply.accepted(fn) with a trivial job, and reply.accepted(name, data).
+// Prints the URL on stdout once listening; exits on SIGTERM or when stdin closes.
+import { Fastify, fastifyBackground } from './common.mjs'
+
+const app = Fastify({ logger: false })
+await app.register(fastifyBackground, {
+  jobs: { noop: async () => {} }
+})
+const noop = async () => {}
+app.post('/plain', async (request, reply) => reply.code(202).send())
+app.post('/fn', async (request, reply) => reply.accepted(noop))
+app.post('/named', async (request, reply) => reply.accepted('noop', { n: 1 }))
+app.post('/plain-body', async (request, reply) => reply.code(202).send({ id: '9a160ec4-7c05-4432-9624-856eac163630', status: 'queued' }))
+app.get('/stats', () => app.background.stats())
+const url = await app.listen({ port: 0, host: '127.0.0.1' })
+process.stdout.write(url + '\n')
+
+const stop = async () => {
+  await app.close()
+  process.exit(0)
+}
+process.on('SIGTERM', stop)
+process.stdin.on('end', stop)
+process.stdin.resume()

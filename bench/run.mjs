@@ -1,0 +1,197 @@
+// `npm run bench`: every row, each against its baseline measured side by side in the same run,
+// medians of several rounds. Rows that load the CPU run in child processes, one at a time.
+// Progress goes to stderr; the tables go to stdout. BENCH_QUICK=1 shortens everything (a smoke run).
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { median, sleep } from './common.mjs'
+
+const require = createRequire(import.meta.url)
+const autocannon = require('autocannon')
+
+const QUICK = process.env.BENCH_QUICK === '1'
+const ROUNDS = QUICK ? 1 : 3
+const HTTP_SECONDS = QUICK ? 2 : 10
+const here = fileURLToPath(new URL('.', import.meta.url))
+const began = Date.now()
+
+function log (message) {
+  process.stderr.write(`[${((Date.now() - began) / 1000).toFixed(0).padStart(3)} s] ${message}\n`)
+}
+
+/** Runs a row script in its own process; resolves with the JSON it printed last. */
+async function child (script, args = [], nodeArgs = []) {
+  const proc = spawn(process.execPath, [...nodeArgs, here + script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  proc.stdout.on('data', chunk => { out += chunk })
+  const [code] = await once(proc, 'close')
+  if (code !== 0) throw new Error(`${script} ${args.join(' ')} exited with ${code}`)
+  return JSON.parse(out.trim().split('\n').pop())
+}
+
+const rows = []
+const tables = []
+const fmt = (n, digits = 0) => Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n)
+const met = ok => ok ? 'met' : 'MISSED'
+
+function row (section, measure, ours, baseline, ratio, goal, ok) {
+  rows.push({ section, measure, ours, baseline, ratio: Number.isFinite(ratio) ? ratio.toFixed(2) : '', goal, status: ok === undefined ? '' : met(ok) })
+}
+
+function table (title, header, lines) {
+  const all = [header, ...lines]
+  const widths = header.map((_, i) => Math.max(...all.map(line => String(line[i]).length)))
+  const text = all.map((line, index) => {
+    const cells = line.map((cell, i) => i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]))
+    const out = '| ' + cells.join(' | ') + ' |'
+    return index === 0 ? out + '\n|' + widths.map((w, i) => (i === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':').slice(0, w + 2)).join('|') + '|' : out
+  })
+  return `${title}\n\n${text.join('\n')}\n`
+}
+
+// Row 1: HTTP.
+async function http () {
+  log(`HTTP: server in a child process, autocannon 100 connections, ${HTTP_SECONDS} s x ${ROUNDS} rounds per route, rounds interleaved`)
+  const server = spawn(process.execPath, [here + 'http-server.mjs'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const [line] = await once(server.stdout, 'data')
+  const url = String(line).trim()
+  const routes = { plain: '/plain', plainBody: '/plain-body', fn: '/fn', named: '/named' }
+  const results = { plain: [], plainBody: [], fn: [], named: [] }
+  const run = (path, duration) => autocannon({ url: url + path, method: 'POST', connections: 100, duration })
+  for (const path of Object.values(routes)) await run(path, 1) // warm-up
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, path] of Object.entries(routes)) {
+      const result = await run(path, HTTP_SECONDS)
+      const bad = result.non2xx + result.errors + result.timeouts
+      results[name].push({ rps: result.requests.average, p99: result.latency.p99, bad })
+      log(`  round ${round + 1} ${name}: ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+    }
+  }
+  const stats = await (await fetch(url + '/stats')).json()
+  server.stdin.end()
+  await once(server, 'close')
+  const m = name => ({
+    rps: median(results[name].map(r => r.rps)),
+    p99: median(results[name].map(r => r.p99)),
+    bad: results[name].reduce((sum, r) => sum + r.bad, 0)
+  })
+  const plain = m('plain')
+  const body = m('plainBody')
+  for (const [name, label] of [['fn', 'reply.accepted(fn)'], ['named', "reply.accepted('noop', data)"]]) {
+    const r = m(name)
+    row('1 HTTP', `${label} req/s`, fmt(r.rps), `plain 202: ${fmt(plain.rps)}`, r.rps / plain.rps, '>= 0.95', r.rps / plain.rps >= 0.95)
+    row('1 HTTP', `${label} p99 ms`, fmt(r.p99), `plain 202: ${fmt(plain.p99)}`, r.p99 / plain.p99, '<= 1.00', r.p99 <= plain.p99)
+    row('1 HTTP', `${label} req/s`, fmt(r.rps), `202 + same JSON body: ${fmt(body.rps)}`, r.rps / body.rps, '(info)', undefined)
+    row('1 HTTP', `${label} p99 ms`, fmt(r.p99), `202 + same JSON body: ${fmt(body.p99)}`, r.p99 / body.p99, '(info)', undefined)
+    if (r.bad > 0) row('1 HTTP', `${label} responses not 2xx`, fmt(r.bad), '', NaN, '0', false)
+  }
+  log(`  jobs run by the server: ${stats.succeeded} succeeded, ${stats.failed} failed, ${stats.rejected} refused`)
+}
+
+// Row 2: timekeeping.
+async function timekeeping () {
+  const names = { every: 'plugin every: 10', setInterval: 'setInterval(fn, 10)', toad: 'toad SimpleIntervalJob' }
+  const detail = []
+  const thousand = []
+  for (const mode of ['idle', 'busy']) {
+    const rounds = []
+    for (let round = 0; round < ROUNDS; round++) {
+      log(`timekeeping ${mode}, round ${round + 1}/${ROUNDS} (~10.5 s)`)
+      rounds.push(await child('timekeeping.mjs', [mode]))
+    }
+    const m = (name, key) => median(rounds.map(r => r[name][key]))
+    for (const name of Object.keys(names)) {
+      detail.push([mode, names[name], fmt(m(name, 'fires')), fmt(m(name, 'mean'), 2), fmt(m(name, 'p99')), fmt(m(name, 'driftEnd')), fmt(m(name, 'growth'), 2)])
+    }
+    const ours = m('every', 'mean')
+    const si = m('setInterval', 'mean')
+    const toad = m('toad', 'mean')
+    const growth = m('every', 'growth')
+    row('2 Timekeeping', `${mode}: mean |actual - due| ms`, fmt(ours, 2), `setInterval ${fmt(si, 2)} / toad ${fmt(toad, 2)}`, ours / si,
+      mode === 'idle' ? '<= 1 ms' : '(see note)', mode === 'idle' ? ours <= 1 : undefined)
+    row('2 Timekeeping', `${mode}: drift at end / growth ms`, `${fmt(m('every', 'driftEnd'))} / ${fmt(growth, 2)}`,
+      `setInterval ${fmt(m('setInterval', 'driftEnd'))} / toad ${fmt(m('toad', 'driftEnd'))}`, NaN, 'growth <= 1 ms', Math.abs(growth) <= 1)
+    if (mode === 'idle') {
+      for (const [name, label] of [['every', names.every], ['setInterval', names.setInterval]]) {
+        thousand.push([label, rounds.map(r => fmt(r[name].runs1000)).join(' / '), fmt(m(name, 'mean1000'), 3), rounds.map(r => fmt(r[name].max1000)).join(' / ')])
+      }
+    }
+  }
+  tables.push(table('Timekeeping detail (medians of the rounds; due = start + k * 10 ms; growth = mean signed error in the last second minus the first)',
+    ['load', 'scheduler', 'fires in 10 s', 'mean |err| ms', 'p99 |err| ms', 'drift at end ms', 'growth ms'], detail))
+  tables.push(table('1,000 runs of a 10 ms task, idle (issue 2): |actual - due|, median of the rounds\' means; max and run counts per round',
+    ['scheduler', 'runs', 'mean ms', 'max ms (per round)'], thousand))
+}
+
+// Row 3: scale.
+async function scale () {
+  const results = { plugin: [], toad: [] }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const impl of ['plugin', 'toad']) {
+      log(`scale ${impl}, round ${round + 1}/${ROUNDS} (~11 s)`)
+      results[impl].push(await child('scale.mjs', [impl], ['--expose-gc']))
+    }
+  }
+  const m = (impl, key) => median(results[impl].map(r => r[key]))
+  const line = (label, key, digits, goal, ok) =>
+    row('3 Scale (10,000 tasks)', label, fmt(m('plugin', key), digits), `toad: ${fmt(m('toad', key), digits)}`, m('plugin', key) / m('toad', key), goal, ok)
+  line('start (register to ready) ms', 'startMs', 1, '< 100 ms', m('plugin', 'startMs') < 100)
+  line('close ms', 'closeMs', 1, '< 100 ms', m('plugin', 'closeMs') < 100)
+  line('RSS added MB', 'rssMB', 1, '< toad', m('plugin', 'rssMB') < m('toad', 'rssMB'))
+  line('heap added MB', 'heapMB', 1, '< toad', m('plugin', 'heapMB') < m('toad', 'heapMB'))
+  line('CPU over 10 s ms', 'cpuMs', 0, '< toad', m('plugin', 'cpuMs') < m('toad', 'cpuMs'))
+  line('runs in 10 s', 'runs', 0, '', undefined)
+}
+
+// Row 4: job throughput.
+async function throughput () {
+  for (const concurrency of [1, 10, 100]) {
+    const results = { plugin: [], fastq: [], 'fastq-cb': [] }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const impl of Object.keys(results)) {
+        log(`throughput ${impl} concurrency ${concurrency}, round ${round + 1}/${ROUNDS}`)
+        results[impl].push(await child('throughput.mjs', [impl, String(concurrency)], ['--expose-gc']))
+      }
+    }
+    const m = (impl, key) => median(results[impl].map(r => r[key]))
+    const ours = m('plugin', 'jobsPerSec')
+    const base = m('fastq', 'jobsPerSec')
+    row('4 Throughput (1e6 jobs)', `c=${concurrency} jobs/s`, fmt(ours), `fastq.promise: ${fmt(base)}`, ours / base, '>= 0.5', ours / base >= 0.5)
+    row('4 Throughput (1e6 jobs)', `c=${concurrency} jobs/s vs callback fastq`, fmt(ours), `fastq (callback): ${fmt(m('fastq-cb', 'jobsPerSec'))}`, ours / m('fastq-cb', 'jobsPerSec'), '(info)', undefined)
+    const after = m('plugin', 'heapAfterMB')
+    row('4 Throughput (1e6 jobs)', `c=${concurrency} heap after drain MB (peak)`, `${fmt(after, 2)} (${fmt(m('plugin', 'peakHeapMB'), 0)})`,
+      `fastq.promise: ${fmt(m('fastq', 'heapAfterMB'), 2)} (${fmt(m('fastq', 'peakHeapMB'), 0)})`, NaN, '~0 (< 1 MB)', after < 1)
+  }
+}
+
+// Row 5: shutdown.
+async function shutdown () {
+  const rounds = QUICK ? 1 : 5
+  const results = { plugin: [], fastq: [] }
+  for (let round = 0; round < rounds; round++) {
+    for (const impl of ['plugin', 'fastq']) {
+      log(`shutdown ${impl}, round ${round + 1}/${rounds}`)
+      results[impl].push(await child('shutdown.mjs', [impl]))
+    }
+  }
+  const m = (impl, key) => median(results[impl].map(r => r[key]))
+  const ours = m('plugin', 'afterLastJobMs')
+  row('5 Shutdown', 'last job end -> close resolved ms', fmt(ours, 3), `fastq + onClose drained(): ${fmt(m('fastq', 'afterLastJobMs'), 3)}`,
+    ours / m('fastq', 'afterLastJobMs'), '< 5 ms', ours < 5)
+}
+
+const only = process.argv[2]?.split(',')
+const sections = { http, timekeeping, scale, throughput, shutdown }
+for (const [name, section] of Object.entries(sections)) {
+  if (only !== undefined && !only.includes(name)) continue
+  await section()
+  await sleep(200)
+}
+
+const cpu = require('node:os').cpus()
+process.stdout.write(`\nfastify-background benchmarks: node ${process.version}, ${cpu[0].model}, ${cpu.length} cores, ${ROUNDS} rounds (medians)${QUICK ? ' QUICK smoke run, not figures' : ''}; took ${((Date.now() - began) / 1000).toFixed(0)} s\n\n`)
+process.stdout.write(table('Ratios against the baseline measured in the same run',
+  ['row', 'measure', 'fastify-background', 'baseline', 'ratio', 'goal', 'status'],
+  rows.map(r => [r.section, r.measure, r.ours, r.baseline, r.ratio, r.goal, r.status])) + '\n')
+for (const t of tables) process.stdout.write(t + '\n')
