@@ -118,7 +118,7 @@ async function timekeeping () {
       }
     }
   }
-  tables.push(table('Timekeeping detail (medians of the rounds; due = start + k * 10 ms; growth = mean signed error in the last second minus the first)',
+  tables.push(table('Timekeeping detail (medians of the rounds; due = start + k * 10 ms; growth = median signed error in the last second minus the first)',
     ['load', 'scheduler', 'fires in 10 s', 'mean |err| ms', 'p99 |err| ms', 'drift at end ms', 'growth ms'], detail))
   tables.push(table('1,000 runs of a 10 ms task, idle (issue 2): |actual - due|, median of the rounds\' means; max and run counts per round',
     ['scheduler', 'runs', 'mean ms', 'max ms (per round)'], thousand))
