@@ -3,20 +3,26 @@ import type { JobState, JobStatus } from './types'
 
 type FinishedJob = Pick<JobRun, 'id' | 'name' | 'enqueuedAt' | 'startedAt' | 'finishedAt' | 'error'> & { status: JobState }
 
+/** A retained status, linked to the one that finished after it. */
+interface Retained extends FinishedJob {
+  next: Retained | undefined
+}
+
 /**
  * The statuses of in-process jobs: every queued or running job, and finished ones as long as
  * `retention` says (at most `max`, none older than `ttl`), so memory stays bounded.
  */
 export class JobStore {
   readonly #active = new Map<string, JobRun>()
-  readonly #finished = new Map<string, FinishedJob>()
+  readonly #finished = new Map<string, Retained>()
   /**
-   * The finished statuses in the order they finished, oldest at `#head`. Eviction reads the oldest
-   * from here: walking the Map from its start would step over every entry deleted since V8 last
-   * rehashed it, which made each eviction O(retained) under a steady stream of jobs.
+   * The retained statuses also form a list in the order they finished: `#before.next` is the
+   * oldest (`#before` is a placeholder, or the status evicted last), `#newest` the last. Eviction
+   * reads the oldest from here: walking the Map from its start would step over every entry deleted
+   * since V8 last rehashed it, which made each eviction O(retained) under a steady stream of jobs.
    */
-  #order: FinishedJob[] = []
-  #head = 0
+  #before: Retained = { id: '', name: '', status: 'succeeded', enqueuedAt: 0, startedAt: 0, finishedAt: 0, error: undefined, next: undefined }
+  #newest: Retained = this.#before
 
   constructor (private readonly retention: { readonly ttl: number, readonly max: number }) {}
 
@@ -28,9 +34,10 @@ export class JobStore {
   finish (job: JobRun): void {
     this.#active.delete(job.id)
     const { id, name, status, enqueuedAt, startedAt, finishedAt, error } = job
-    const finished = { id, name, status, enqueuedAt, startedAt, finishedAt, error }
+    const finished: Retained = { id, name, status, enqueuedAt, startedAt, finishedAt, error, next: undefined }
     this.#finished.set(id, finished)
-    this.#order.push(finished)
+    this.#newest.next = finished
+    this.#newest = finished
     this.evict()
   }
 
@@ -42,17 +49,10 @@ export class JobStore {
 
   private evict (): void {
     const oldest = Date.now() - this.retention.ttl
-    const order = this.#order
-    while (this.#head < order.length) {
-      const job = order[this.#head]
-      if (this.#finished.size <= this.retention.max && (job.finishedAt as number) > oldest) break
+    for (let job = this.#before.next; job !== undefined; job = job.next) {
+      if (this.#finished.size <= this.retention.max && (job.finishedAt as number) > oldest) return
       this.#finished.delete(job.id)
-      order[this.#head++] = undefined as unknown as FinishedJob
-    }
-    // Compact now and then, so the array does not grow without bound.
-    if (this.#head > 1024 && this.#head * 2 > order.length) {
-      order.splice(0, this.#head)
-      this.#head = 0
+      this.#before = job
     }
   }
 }
