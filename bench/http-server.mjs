@@ -13,6 +13,7 @@ app.post('/fn', async (request, reply) => reply.accepted(noop))
 app.post('/named', async (request, reply) => reply.accepted('noop', { n: 1 }))
 app.post('/plain-body', async (request, reply) => reply.code(202).send({ id: '9a160ec4-7c05-4432-9624-856eac163630', status: 'queued' }))
 app.get('/stats', () => app.background.stats())
+app.get('/cpu', () => process.cpuUsage())
 const url = await app.listen({ port: 0, host: '127.0.0.1' })
 process.stdout.write(url + '\n')
 

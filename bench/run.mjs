@@ -59,13 +59,17 @@ async function http () {
   const routes = { plain: '/plain', plainBody: '/plain-body', fn: '/fn', named: '/named' }
   const results = { plain: [], plainBody: [], fn: [], named: [] }
   const run = (path, duration) => autocannon({ url: url + path, method: 'POST', connections: 100, duration })
+  // The server's own CPU time per request: steadier than req/s on a machine shared with other work.
+  const cpu = async () => { const { user, system } = await (await fetch(url + '/cpu')).json(); return user + system }
   for (const path of Object.values(routes)) await run(path, 1) // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, path] of Object.entries(routes)) {
+      const cpuBefore = await cpu()
       const result = await run(path, HTTP_SECONDS)
+      const cpuUs = (await cpu() - cpuBefore) / result.requests.total
       const bad = result.non2xx + result.errors + result.timeouts
-      results[name].push({ rps: result.requests.average, p99: result.latency.p99, bad })
-      log(`  round ${round + 1} ${name}: ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+      results[name].push({ rps: result.requests.average, p99: result.latency.p99, bad, cpuUs })
+      log(`  round ${round + 1} ${name}: ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms, server CPU ${fmt(cpuUs, 1)} us/request${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
     }
   }
   const stats = await (await fetch(url + '/stats')).json()
@@ -74,6 +78,7 @@ async function http () {
   const m = name => ({
     rps: median(results[name].map(r => r.rps)),
     p99: median(results[name].map(r => r.p99)),
+    cpuUs: median(results[name].map(r => r.cpuUs)),
     bad: results[name].reduce((sum, r) => sum + r.bad, 0)
   })
   const plain = m('plain')
@@ -82,6 +87,8 @@ async function http () {
     const r = m(name)
     row('1 HTTP', `${label} req/s`, fmt(r.rps), `plain 202: ${fmt(plain.rps)}`, r.rps / plain.rps, '>= 0.95', r.rps / plain.rps >= 0.95)
     row('1 HTTP', `${label} p99 ms`, fmt(r.p99), `plain 202: ${fmt(plain.p99)}`, r.p99 / plain.p99, '<= 1.00', r.p99 <= plain.p99)
+    row('1 HTTP', `${label} server CPU us/request`, fmt(r.cpuUs, 1), `plain 202: ${fmt(plain.cpuUs, 1)}`, r.cpuUs / plain.cpuUs, '(info)', undefined)
+    row('1 HTTP', `${label} server CPU us/request`, fmt(r.cpuUs, 1), `202 + same JSON body: ${fmt(body.cpuUs, 1)}`, r.cpuUs / body.cpuUs, '(info)', undefined)
     row('1 HTTP', `${label} req/s`, fmt(r.rps), `202 + same JSON body: ${fmt(body.rps)}`, r.rps / body.rps, '(info)', undefined)
     row('1 HTTP', `${label} p99 ms`, fmt(r.p99), `202 + same JSON body: ${fmt(body.p99)}`, r.p99 / body.p99, '(info)', undefined)
     if (r.bad > 0) row('1 HTTP', `${label} responses not 2xx`, fmt(r.bad), '', NaN, '0', false)
