@@ -1,58 +1,80 @@
 import { jobStatus, type JobRun } from './job'
 import type { JobState, JobStatus } from './types'
 
-type FinishedJob = Pick<JobRun, 'id' | 'name' | 'enqueuedAt' | 'startedAt' | 'finishedAt' | 'error'> & { status: JobState }
-
-/** A retained status, linked to the one that finished after it. */
-interface Retained extends FinishedJob {
-  next: Retained | undefined
-}
-
 /**
  * The statuses of in-process jobs: every queued or running job, and finished ones as long as
  * `retention` says (at most `max`, none older than `ttl`), so memory stays bounded.
+ *
+ * Finished statuses live in a ring of `max` slots, one column per field, oldest at `#head`: a
+ * job that finishes allocates no object to be retained, so a steady stream of jobs does not
+ * fill the old generation with statuses for the garbage collector to sweep.
  */
 export class JobStore {
-  readonly #active = new Map<string, JobRun>()
-  readonly #finished = new Map<string, Retained>()
-  /**
-   * The retained statuses also form a list in the order they finished: `#before.next` is the
-   * oldest (`#before` is a placeholder, or the status evicted last), `#newest` the last. Eviction
-   * reads the oldest from here: walking the Map from its start would step over every entry deleted
-   * since V8 last rehashed it, which made each eviction O(retained) under a steady stream of jobs.
-   */
-  #before: Retained = { id: '', name: '', status: 'succeeded', enqueuedAt: 0, startedAt: 0, finishedAt: 0, error: undefined, next: undefined }
-  #newest: Retained = this.#before
+  /** The job itself while it is queued or running; its ring slot once it has finished. */
+  readonly #byId = new Map<string, JobRun | number>()
+  readonly #ids: string[] = []
+  readonly #names: string[] = []
+  readonly #states: JobState[] = []
+  readonly #enqueuedAt: number[] = []
+  /** NaN: the job never started. */
+  readonly #startedAt: number[] = []
+  readonly #finishedAt: number[] = []
+  readonly #errors: Array<string | undefined> = []
+  #head = 0
+  #count = 0
 
   constructor (private readonly retention: { readonly ttl: number, readonly max: number }) {}
 
   add (job: JobRun): void {
-    this.#active.set(job.id, job)
+    this.#byId.set(job.id, job)
   }
 
   /** Moves a job that has finished to the retained statuses, dropping its handler and data. */
   finish (job: JobRun): void {
-    this.#active.delete(job.id)
-    const { id, name, status, enqueuedAt, startedAt, finishedAt, error } = job
-    const finished: Retained = { id, name, status, enqueuedAt, startedAt, finishedAt, error, next: undefined }
-    this.#finished.set(id, finished)
-    this.#newest.next = finished
-    this.#newest = finished
-    this.evict()
+    const max = this.retention.max
+    if (max === 0) {
+      this.#byId.delete(job.id)
+      return
+    }
+    this.evictExpired()
+    if (this.#count === max) this.evictOldest()
+    const slot = (this.#head + this.#count++) % max
+    this.#ids[slot] = job.id
+    this.#names[slot] = job.name
+    this.#states[slot] = job.status
+    this.#enqueuedAt[slot] = job.enqueuedAt
+    this.#startedAt[slot] = job.startedAt ?? NaN
+    this.#finishedAt[slot] = job.finishedAt as number
+    this.#errors[slot] = job.error
+    this.#byId.set(job.id, slot)
   }
 
   get (id: string): JobStatus | undefined {
-    this.evict()
-    const job = this.#active.get(id) ?? this.#finished.get(id)
-    return job === undefined ? undefined : jobStatus(job)
+    this.evictExpired()
+    const entry = this.#byId.get(id)
+    if (entry === undefined || typeof entry === 'object') return entry === undefined ? undefined : jobStatus(entry)
+    const startedAt = this.#startedAt[entry]
+    return jobStatus({
+      id,
+      name: this.#names[entry],
+      status: this.#states[entry],
+      enqueuedAt: this.#enqueuedAt[entry],
+      startedAt: Number.isNaN(startedAt) ? undefined : startedAt,
+      finishedAt: this.#finishedAt[entry],
+      error: this.#errors[entry]
+    })
   }
 
-  private evict (): void {
+  private evictExpired (): void {
     const oldest = Date.now() - this.retention.ttl
-    for (let job = this.#before.next; job !== undefined; job = job.next) {
-      if (this.#finished.size <= this.retention.max && (job.finishedAt as number) > oldest) return
-      this.#finished.delete(job.id)
-      this.#before = job
-    }
+    while (this.#count > 0 && this.#finishedAt[this.#head] <= oldest) this.evictOldest()
+  }
+
+  private evictOldest (): void {
+    const head = this.#head
+    this.#byId.delete(this.#ids[head])
+    this.#errors[head] = undefined
+    this.#head = (head + 1) % this.retention.max
+    this.#count--
   }
 }
