@@ -194,8 +194,21 @@ async function shutdown () {
     ours / m('fastq', 'afterLastJobMs'), '< 5 ms', ours < 5)
 }
 
+// Row 6 (the many-replicas issue): the BullMQ backend next to raw BullMQ, on the Redis at REDIS_URL.
+async function bullmq () {
+  const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+  log(`BullMQ backend next to raw BullMQ at concurrency 1, 10, 50 (Redis at ${redis})`)
+  const proc = spawn(process.execPath, [here + 'bullmq.mjs'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROUNDS: String(ROUNDS) } })
+  let out = ''
+  proc.stdout.on('data', chunk => { out += chunk })
+  const [code] = await once(proc, 'close')
+  tables.push(code === 0
+    ? `BullMQ backend next to raw BullMQ, jobs/s (bench/bullmq.mjs)\n${out}`
+    : `BullMQ row not measured: bench/bullmq.mjs exited with ${code} (is Redis running at ${redis}?)\n`)
+}
+
 const only = process.argv[2]?.split(',')
-const sections = { http, timekeeping, scale, throughput, shutdown }
+const sections = { http, timekeeping, scale, throughput, shutdown, bullmq }
 for (const [name, section] of Object.entries(sections)) {
   if (only !== undefined && !only.includes(name)) continue
   await section()

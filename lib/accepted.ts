@@ -23,13 +23,16 @@ export function acceptedReply (env: AcceptedEnv) {
     if (target === undefined) return this.code(202).send()
     const isFunction = typeof target === 'function'
     const opts = (isFunction ? dataOrOptions : options) as AcceptedOptions | undefined
-    let request
+    let queued: string | Promise<string>
     try {
-      request = jobRequest(env.jobs, target, isFunction ? undefined : dataOrOptions, opts?.name, this.log)
+      queued = env.backend.enqueue(jobRequest(env.jobs, target, isFunction ? undefined : dataOrOptions, opts?.name, this.log))
     } catch (error) {
-      return this.send(error)
+      return sendRefusal(this, error as { statusCode?: number })
     }
-    env.backend.enqueue(request).then(id => sendAccepted(this, env, id, opts), error => sendRefusal(this, error))
+    // An id at once (the in-process queue) is answered at once: the reply is sent before the
+    // handler returns, so Fastify need not wait on the response stream for it.
+    if (typeof queued === 'string') sendAccepted(this, env, queued, opts)
+    else queued.then(id => sendAccepted(this, env, id, opts), error => sendRefusal(this, error))
     return this
   }
 }
@@ -49,7 +52,7 @@ function sendAccepted (reply: FastifyReply, env: AcceptedEnv, id: string, opts: 
   }
 }
 
-function sendRefusal (reply: FastifyReply, error: { statusCode?: number }): void {
+function sendRefusal (reply: FastifyReply, error: { statusCode?: number }): FastifyReply {
   if (error.statusCode === 503) reply.header('retry-after', RETRY_AFTER_SECONDS)
-  reply.send(error)
+  return reply.send(error)
 }

@@ -44,8 +44,12 @@ export interface ScheduledTask {
 export interface Backend {
   /** Called once at registration, before anything else. */
   open: (host: BackendHost) => Promise<void>
-  /** Queues a job (or refuses it with a coded error); resolves with its id once it is stored. */
-  enqueue: (request: JobRequest) => Promise<string>
+  /**
+   * Queues a job, or refuses it with a coded error: the id once the job is stored. A backend that
+   * stores jobs in this process returns it (or throws) at once, so a 202 goes out without waiting
+   * a turn; one that stores them elsewhere resolves (or rejects) once it knows.
+   */
+  enqueue: (request: JobRequest) => string | Promise<string>
   status: (id: string) => Promise<JobStatus | undefined>
   stats: () => Promise<JobStats>
   /** Resolves when nothing is queued or running. */

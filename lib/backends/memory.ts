@@ -12,9 +12,7 @@ export function memoryBackend (): Backend {
     async open (host: BackendHost) {
       queue = new JobQueue(host.runner, host.settings, host.log)
     },
-    async enqueue (request: JobRequest): Promise<string> {
-      return queue.enqueue(request).id
-    },
+    enqueue: (request: JobRequest): string => queue.enqueue(request).id,
     async status (id: string): Promise<JobStatus | undefined> {
       return queue.store.get(id)
     },
