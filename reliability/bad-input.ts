@@ -234,7 +234,6 @@ async function oddStatusIds (): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  const started = Date.now()
   const options = invalidOptions()
   for (const refusal of options) await section.scenario(`register ${refusal.label}`, () => refusedRegistration(refusal))
 
@@ -258,11 +257,6 @@ async function main (): Promise<void> {
 
   await oddJobNames()
   await oddStatusIds()
-  section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  section.report()
 }
 
-main().catch(error => {
-  console.error(error)
-  process.exitCode = 1
-})
+section.run(main)

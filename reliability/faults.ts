@@ -287,18 +287,12 @@ async function faultTable (traced: boolean): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  const started = Date.now()
   await faultTable(false)
   await faultTable(true)
   await section.scenario('a task failing 1,000 times', thousandFailures)
   await section.scenario('a loop that throws is restarted', loopRestarts)
   await section.scenario('memory bounded under repeated faults', memoryBounded)
   await sleep(1500) // late rejections of abandoned handlers land here, and must be handled
-  section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  section.report()
 }
 
-main().catch(error => {
-  console.error(error)
-  process.exitCode = 1
-})
+section.run(main)

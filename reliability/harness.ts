@@ -64,6 +64,18 @@ export class Section {
     console.log(`  ${text}`)
   }
 
+  /** Runs the section's body, then notes its runtime and reports; a throw outside any scenario fails the section. */
+  run (body: () => Promise<void>): void {
+    const started = Date.now()
+    body().then(() => {
+      this.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      this.report()
+    }, error => {
+      console.error(error)
+      process.exitCode = 1
+    })
+  }
+
   /** Prints the counts line and a machine-readable line for the runner; sets the exit code. */
   report (): SectionResult {
     const processLosses = this.unhandledRejections + this.uncaughtExceptions

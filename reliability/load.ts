@@ -43,7 +43,6 @@ function runClient (url: string): Promise<ClientResult> {
 }
 
 async function main (): Promise<void> {
-  const started = Date.now()
   const { stream, lines, count } = logCapture(LEVEL.fatal)
   const app = Fastify({ logger: { level: process.env.RELIABILITY_LOG_LEVEL ?? 'warn', stream }, disableRequestLogging: process.env.RELIABILITY_REQLOG === '0' })
   let ran = 0
@@ -121,11 +120,7 @@ async function main (): Promise<void> {
     await app.close()
     check(Date.now() - closing < 1000, `close took ${Date.now() - closing} ms`)
   })
-  section.note(`tried ${REQUESTS} requests: ${accepted} accepted and succeeded, ${refused} refused with Retry-After, lost 0 (runtime ${((Date.now() - started) / 1000).toFixed(1)} s)`)
-  section.report()
+  section.note(`tried ${REQUESTS} requests: ${accepted} accepted and succeeded, ${refused} refused with Retry-After, lost 0`)
 }
 
-main().catch(error => {
-  console.error(error)
-  process.exitCode = 1
-})
+section.run(main)

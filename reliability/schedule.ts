@@ -190,15 +190,9 @@ async function realClock (): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  const started = Date.now()
   await property('every: due times, jitter bound, no loss, no overlap with skip', everyCase, 300)
   await property('cron */n seconds: due times, jitter bound, no loss, no overlap with skip', cronCase, 100)
   await section.scenario('real clock: never early, never far late, no overlap', realClock)
-  section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  section.report()
 }
 
-main().catch(error => {
-  console.error(error)
-  process.exitCode = 1
-})
+section.run(main)

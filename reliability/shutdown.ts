@@ -211,7 +211,6 @@ async function exampleSigterm (): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  const started = Date.now()
   for (let i = 1; i <= ROUNDS; i++) {
     await section.scenario(`close at a random moment under load, round ${i}`, async () => {
       section.note(`round ${i}: ${await shutdownRound(i)}`)
@@ -223,11 +222,6 @@ async function main (): Promise<void> {
   await section.scenario('close() while ready() is pending starts nothing', closeDuringReady)
   await section.scenario('SIGTERM to the example server (npm start) exits 0 after draining', exampleSigterm)
   await sleep(1500) // late settlements of abandoned handlers land here, and must be handled
-  section.note(`runtime ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  section.report()
 }
 
-main().catch(error => {
-  console.error(error)
-  process.exitCode = 1
-})
+section.run(main)
