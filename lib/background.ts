@@ -3,10 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Backend, JobRequest } from './backend'
 import { UnknownJobError } from './errors'
 import { describeError } from './failure'
-import type { JobSpec } from './options'
+import { functionJobSpec, type JobSpec } from './options'
 import type { Background, BackgroundCradle, JobHandler } from './types'
-
-const FUNCTION_JOB_DEFAULTS = { retries: 0, backoff: 1000, timeout: undefined }
 
 /** Turns a job name or function into a request for the backend; throws FST_BACKGROUND_UNKNOWN_JOB. */
 export function jobRequest (
@@ -17,9 +15,7 @@ export function jobRequest (
   log: FastifyBaseLogger
 ): JobRequest {
   if (typeof target === 'function') {
-    // A literal, not `{ ...FUNCTION_JOB_DEFAULTS, handler }`: V8 gives every object made by that
-    // spread a hidden class of its own (~250 bytes each, and megamorphic reads of the spec in run.ts).
-    const spec = { retries: FUNCTION_JOB_DEFAULTS.retries, backoff: FUNCTION_JOB_DEFAULTS.backoff, timeout: FUNCTION_JOB_DEFAULTS.timeout, handler: target as JobHandler }
+    const spec = functionJobSpec(target as JobHandler)
     return { name: label ?? 'anonymous', data: undefined, spec, named: false, log }
   }
   const spec = typeof target === 'string' ? jobs.get(target) : undefined

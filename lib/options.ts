@@ -176,8 +176,13 @@ function readJobs (input: unknown): Map<string, JobSpec> {
   return jobs
 }
 
+/** How a job given as a bare function runs: once, no timeout. A literal, so every such spec shares one shape. */
+export function functionJobSpec (handler: WorkSpec['handler']): JobSpec {
+  return { handler, retries: 0, backoff: DEFAULTS.backoff, timeout: undefined }
+}
+
 function readJob (definition: unknown, path: string): JobSpec {
-  if (typeof definition === 'function') return { handler: definition as WorkSpec['handler'], retries: 0, backoff: DEFAULTS.backoff, timeout: undefined }
+  if (typeof definition === 'function') return functionJobSpec(definition as WorkSpec['handler'])
   const job = plainObject(definition, path, JOB_KEYS, 'must be a handler function or { handler, retries, backoff, timeout }')
   const handler = readHandler(job.handler, `${path}.handler`)
   const { retries, backoff, timeout } = readAttempts(job, path)
@@ -246,7 +251,8 @@ function count (value: unknown, path: string, fallback: number, min: number): nu
   return value
 }
 
-function plainObject (value: unknown, path: string, keys?: string[], expected = 'must be a plain object'): Record<string, unknown> {
+/** `value` as a record, if it is a plain object with none but `keys` (when given); else FST_BACKGROUND_INVALID_OPTION at `path`. */
+export function plainObject (value: unknown, path: string, keys?: string[], expected = 'must be a plain object'): Record<string, unknown> {
   const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined
   if (proto !== Object.prototype && proto !== null) throw invalid(path, `${expected}, got ${show(value)}`)
   const record = value as Record<string, unknown>
@@ -255,7 +261,7 @@ function plainObject (value: unknown, path: string, keys?: string[], expected = 
   return record
 }
 
-function invalid (path: string, message: string): Error {
+export function invalid (path: string, message: string): Error {
   return new InvalidOptionError(path, message)
 }
 
