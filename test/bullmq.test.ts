@@ -1,4 +1,5 @@
 // The BullMQ backend in one process, against a real Redis: jobs, statuses, limits, schedules.
+import { asFunction, createContainer } from 'awilix'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
@@ -331,19 +332,30 @@ t.test('close past shutdownTimeout leaves a running job and task run to another 
   const prefix = prefixFor(t)
   const fast = { workerOptions: { lockDuration: 500, stalledInterval: 300 } }
   let started = 0
+  // The 'stuck' job's scope never finishes disposing, so it is still running when close has waited out its grace.
+  const container = createContainer()
+  container.register('stuck', asFunction(() => ({})).scoped().disposer(() => new Promise(() => {})))
   const { app: leaving, lines } = await buildBullApp(prefix, {
     shutdownTimeout: 100,
-    jobs: { long: async (ctx: JobContext) => { started++; await ctx.sleep(10_000) } },
+    container,
+    jobs: {
+      long: async (ctx: JobContext) => { started++; await ctx.sleep(10_000) },
+      stuck: async (ctx: JobContext) => { started++; ctx.cradle.stuck.touched = true; await ctx.sleep(10_000) }
+    },
     tasks: [{ name: 'slowtick', every: 200, handler: async ctx => { started++; await ctx.sleep(10_000) } }]
   }, fast)
   await leaving.ready()
   const { id } = await leaving.background.enqueue('long')
-  await until(() => started >= 2, 5000, 'the job and a task run to start')
+  const stuck = await leaving.background.enqueue('stuck')
+  await until(() => started >= 3, 5000, 'the jobs and a task run to start')
   await leaving.close()
-  t.equal(linesWith(lines, 'BullMQ hands it to another replica', LEVEL.warn).length, 1)
-  const { app: staying } = await buildBullApp(prefix, { jobs: { long: async () => {} } }, fast)
+  t.equal(linesWith(lines, 'BullMQ hands it to another replica', LEVEL.warn).length, 2)
+  t.match(linesWith(lines, 'still not ended after their grace', LEVEL.warn), [{ running: 1 }], 'the job whose scope never disposed is left to BullMQ')
+  const { app: staying } = await buildBullApp(prefix, { jobs: { long: async () => {}, stuck: async () => {} } }, fast)
   await ready(t, staying)
-  await until(async () => (await staying.background.status(id))?.status === 'succeeded', 10_000, 'the job to succeed elsewhere')
+  for (const jobId of [id, stuck.id]) {
+    await until(async () => (await staying.background.status(jobId))?.status === 'succeeded', 10_000, 'the jobs to succeed elsewhere')
+  }
   t.pass()
 })
 

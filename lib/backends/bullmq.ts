@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto'
 import { Queue, UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job, type RedisClient, type WorkerOptions } from 'bullmq'
 import type { Redis, RedisOptions } from 'ioredis'
 import type { Backend, BackendHost, JobRequest, ScheduledTask } from '../backend'
-import { ClosingError, InvalidDataError, InvalidOptionError, NotDurableError, QueueFullError, UnavailableError } from '../errors'
+import { ClosingError, InvalidDataError, NotDurableError, QueueFullError, UnavailableError } from '../errors'
 import { describeError } from '../failure'
 import { JobRun, jobStatus } from '../job'
-import type { Settings, TaskSpec } from '../options'
-import { ABORT_GRACE_MS } from '../run'
-import { untilDeadline } from '../shutdown'
+import { invalid, plainObject, type Settings, type TaskSpec } from '../options'
+import { drainWithin, untilDeadline } from '../shutdown'
 import { sleep } from '../timers'
 import type { JobState, JobStats, JobStatus } from '../types'
 import { jsonProblem } from './bullmq-data'
@@ -96,7 +95,7 @@ class BullmqBackend implements Backend {
 
   checkTask (task: TaskSpec, path: string): void {
     if (task.kind === 'loop' || task.delay === 0) return
-    throw new InvalidOptionError(`${path}.delay`, 'is not supported by the bullmq backend: all replicas share the due times ' +
+    throw invalid(`${path}.delay`, 'is not supported by the bullmq backend: all replicas share the due times ' +
       "(multiples of 'every' from the Unix epoch, or the cron pattern's), so there is no start of one process to delay them from")
   }
 
@@ -193,10 +192,12 @@ class BullmqBackend implements Backend {
    */
   async close (deadline: number): Promise<void> {
     // preClose has called stopAccepting(): nothing new starts here.
-    const settled = (): Promise<unknown> => Promise.all([...this.#running.values(), this.#fleet.settled()])
-    if (!await untilDeadline(settled(), deadline)) this.giveUp()
-    // The handlers' grace, and as long again for their scopes' disposers, as in-process.
-    await untilDeadline(settled(), Date.now() + 2 * ABORT_GRACE_MS)
+    // The same sequence as in-process; what is still running after it is left to BullMQ, whose lock lapses.
+    await drainWithin({
+      settled: () => Promise.all([...this.#running.values(), this.#fleet.settled()]),
+      abort: () => this.giveUp(),
+      abandon: () => this.#host.log.warn({ running: this.#running.size }, 'runs still not ended after their grace at close: BullMQ hands them to another replica')
+    }, deadline)
     // BullMQ records the outcomes of the runs that ended (unless Redis cannot take them), then
     // the connections are cut: waiting on Redis here could hang the close during an outage.
     await untilDeadline(Promise.all(this.#recording.values()), Date.now() + RECORD_MS)
@@ -349,20 +350,17 @@ function sum (counts: Record<string, number>): number {
 }
 
 function readOptions (input: unknown): Config {
-  if (!isPlainObject(input)) throw invalid('backend', 'bullmqBackend needs an object { connection, prefix?, queueName?, workerOptions? }')
-  const unknown = Object.keys(input).find(key => !OPTION_KEYS.includes(key))
-  if (unknown !== undefined) throw invalid(`backend.${unknown}`, 'unknown option')
-  const workerOptions = input.workerOptions ?? {}
-  if (!isPlainObject(workerOptions)) throw invalid('backend.workerOptions', 'must be an object of BullMQ Worker options')
+  const options = plainObject(input, 'backend', OPTION_KEYS, 'bullmqBackend needs an object { connection, prefix?, queueName?, workerOptions? }')
+  const workerOptions = plainObject(options.workerOptions ?? {}, 'backend.workerOptions', undefined, 'must be an object of BullMQ Worker options')
   const misplaced = ['connection', 'prefix'].find(key => key in workerOptions)
   if (misplaced !== undefined) throw invalid(`backend.workerOptions.${misplaced}`, `set it on bullmqBackend({ ${misplaced} }) instead`)
-  const queueName = text(input.queueName, 'backend.queueName', BULLMQ_DEFAULTS.queueName)
+  const queueName = text(options.queueName, 'backend.queueName', BULLMQ_DEFAULTS.queueName)
   if (queueName.includes(':')) throw invalid('backend.queueName', 'cannot contain ":"')
   return {
-    ...connectionsOf(input.connection),
-    prefix: text(input.prefix, 'backend.prefix', BULLMQ_DEFAULTS.prefix),
+    ...connectionsOf(options.connection),
+    prefix: text(options.prefix, 'backend.prefix', BULLMQ_DEFAULTS.prefix),
     queueName,
-    workerOptions
+    workerOptions: workerOptions as Partial<WorkerOptions>
   }
 }
 
@@ -380,22 +378,12 @@ function connectionsOf (connection: unknown): Pick<Config, 'shared' | 'queueConn
     const instance = connection as Redis
     return { shared: true, queueConnection: instance, workerConnection: { ...instance.options, maxRetriesPerRequest: null } as ConnectionOptions }
   }
-  if (!isPlainObject(connection)) throw invalid('backend.connection', 'must be ioredis options, an ioredis instance or a redis:// URL')
-  return { shared: false, queueConnection: { ...connection, enableOfflineQueue: false }, workerConnection: connection }
+  const options = plainObject(connection, 'backend.connection', undefined, 'must be ioredis options, an ioredis instance or a redis:// URL')
+  return { shared: false, queueConnection: { ...options, enableOfflineQueue: false }, workerConnection: options }
 }
 
 function text (value: unknown, path: string, fallback: string): string {
   if (value === undefined) return fallback
   if (typeof value !== 'string' || value === '') throw invalid(path, 'must be a non-empty string')
   return value
-}
-
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
-
-function invalid (path: string, message: string): Error {
-  return new InvalidOptionError(path, message)
 }
