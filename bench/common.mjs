@@ -1,12 +1,16 @@
 // Helpers shared by the benchmark scripts. Each row script runs in its own child process and
 // prints one JSON line (its result) as the last line of stdout; progress goes to stderr.
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const require = createRequire(import.meta.url)
 
-/** The package as users get it: the built CommonJS entry point. */
-export const fastifyBackground = require('../dist/index.js')
+/**
+ * The package as users get it: the built CommonJS entry point. BENCH_DIST names another build's
+ * dist/ (the code before a change): the before/after rows run the same script against both.
+ */
+export const fastifyBackground = require(process.env.BENCH_DIST === undefined ? '../dist/index.js' : join(process.env.BENCH_DIST, 'index.js'))
 export const Fastify = require('fastify')
 
 export { sleep }

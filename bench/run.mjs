@@ -11,6 +11,8 @@ const require = createRequire(import.meta.url)
 const autocannon = require('autocannon')
 
 const QUICK = process.env.BENCH_QUICK === '1'
+/** Another build's dist/ (the code before a change): the HTTP and throughput rows also measure it, round by round. */
+const BEFORE = process.env.BENCH_BEFORE
 const ROUNDS = QUICK ? 1 : 3
 const HTTP_SECONDS = QUICK ? 2 : 10
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -20,9 +22,10 @@ function log (message) {
   process.stderr.write(`[${((Date.now() - began) / 1000).toFixed(0).padStart(3)} s] ${message}\n`)
 }
 
-/** Runs a row script in its own process; resolves with the JSON it printed last. */
-async function child (script, args = [], nodeArgs = []) {
-  const proc = spawn(process.execPath, [...nodeArgs, here + script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+/** Runs a row script in its own process (on the build `dist`, default ../dist); resolves with the JSON it printed last. */
+async function child (script, args = [], nodeArgs = [], dist = undefined) {
+  const env = dist === undefined ? process.env : { ...process.env, BENCH_DIST: dist }
+  const proc = spawn(process.execPath, [...nodeArgs, here + script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
   let out = ''
   proc.stdout.on('data', chunk => { out += chunk })
   const [code] = await once(proc, 'close')
@@ -50,31 +53,42 @@ function table (title, header, lines) {
   return `${title}\n\n${text.join('\n')}\n`
 }
 
+/** The HTTP row's server in a child process, on the build `dist` (default ../dist); resolves with its URL. */
+async function httpServer (dist) {
+  const env = dist === undefined ? process.env : { ...process.env, BENCH_DIST: dist }
+  const proc = spawn(process.execPath, [here + 'http-server.mjs'], { stdio: ['pipe', 'pipe', 'inherit'], env })
+  const [line] = await once(proc.stdout, 'data')
+  return { proc, url: String(line).trim() }
+}
+
 // Row 1: HTTP.
 async function http () {
   log(`HTTP: server in a child process, autocannon 100 connections, ${HTTP_SECONDS} s x ${ROUNDS} rounds per route, rounds interleaved`)
-  const server = spawn(process.execPath, [here + 'http-server.mjs'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const [line] = await once(server.stdout, 'data')
-  const url = String(line).trim()
-  const routes = { plain: '/plain', plainBody: '/plain-body', fn: '/fn', named: '/named' }
-  const results = { plain: [], plainBody: [], fn: [], named: [] }
-  const run = (path, duration) => autocannon({ url: url + path, method: 'POST', connections: 100, duration })
+  const server = await httpServer(undefined)
+  // With BENCH_BEFORE, a second server on the build before the change answers the same routes, in the same rounds.
+  const before = BEFORE === undefined ? undefined : await httpServer(BEFORE)
+  const routes = { plain: [server, '/plain'], plainBody: [server, '/plain-body'], fn: [server, '/fn'], named: [server, '/named'] }
+  if (before !== undefined) Object.assign(routes, { beforePlain: [before, '/plain'], beforeFn: [before, '/fn'], beforeNamed: [before, '/named'] })
+  const results = Object.fromEntries(Object.keys(routes).map(name => [name, []]))
+  const run = (url, duration) => autocannon({ url, method: 'POST', connections: 100, duration })
   // The server's own CPU time per request: steadier than req/s on a machine shared with other work.
-  const cpu = async () => { const { user, system } = await (await fetch(url + '/cpu')).json(); return user + system }
-  for (const path of Object.values(routes)) await run(path, 1) // warm-up
+  const cpu = async ({ url }) => { const { user, system } = await (await fetch(url + '/cpu')).json(); return user + system }
+  for (const [target, path] of Object.values(routes)) await run(target.url + path, 1) // warm-up
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, path] of Object.entries(routes)) {
-      const cpuBefore = await cpu()
-      const result = await run(path, HTTP_SECONDS)
-      const cpuUs = (await cpu() - cpuBefore) / result.requests.total
+    for (const [name, [target, path]] of Object.entries(routes)) {
+      const cpuBefore = await cpu(target)
+      const result = await run(target.url + path, HTTP_SECONDS)
+      const cpuUs = (await cpu(target) - cpuBefore) / result.requests.total
       const bad = result.non2xx + result.errors + result.timeouts
       results[name].push({ rps: result.requests.average, p99: result.latency.p99, bad, cpuUs })
       log(`  round ${round + 1} ${name}: ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms, server CPU ${fmt(cpuUs, 1)} us/request${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
     }
   }
-  const stats = await (await fetch(url + '/stats')).json()
-  server.stdin.end()
-  await once(server, 'close')
+  const stats = await (await fetch(server.url + '/stats')).json()
+  for (const { proc } of before === undefined ? [server] : [server, before]) {
+    proc.stdin.end()
+    await once(proc, 'close')
+  }
   const m = name => ({
     rps: median(results[name].map(r => r.rps)),
     p99: median(results[name].map(r => r.p99)),
@@ -99,7 +113,24 @@ async function http () {
     row('1 HTTP', `${label} p99 ms`, fmt(r.p99), `202 + same JSON body: ${fmt(body.p99)}`, r.p99 / body.p99, '(info)', undefined)
     if (r.bad > 0) row('1 HTTP', `${label} responses not 2xx`, fmt(r.bad), '', NaN, '0', false)
   }
+  if (before !== undefined) httpBeforeAfter(m, noisy)
   log(`  jobs run by the server: ${stats.succeeded} succeeded, ${stats.failed} failed, ${stats.rejected} refused`)
+}
+
+/** The plain path against the build before the change, measured in the same rounds: goal within 10%. */
+function httpBeforeAfter (m, noisy) {
+  const section = '1 HTTP, now / before'
+  for (const [name, previous, label] of [['fn', 'beforeFn', 'reply.accepted(fn)'], ['named', 'beforeNamed', "reply.accepted('noop', data)"]]) {
+    const now = m(name)
+    const then = m(previous)
+    row(section, `${label} req/s`, fmt(now.rps), `before: ${fmt(then.rps)}`, now.rps / then.rps, '>= 0.90', now.rps / then.rps >= 0.9, noisy([name, previous]))
+    // Less CPU per request is more req/s once the server is CPU-bound: the ratio is before / now.
+    row(section, `${label} server CPU us/request`, fmt(now.cpuUs, 1), `before: ${fmt(then.cpuUs, 1)}`, then.cpuUs / now.cpuUs, 'before/now >= 0.90', then.cpuUs / now.cpuUs >= 0.9)
+    row(section, `${label} p99 ms`, fmt(now.p99), `before: ${fmt(then.p99)}`, now.p99 / then.p99, '(info)', undefined)
+  }
+  const plain = m('plain')
+  const plainThen = m('beforePlain')
+  row(section, 'plain 202 req/s (the same route on both servers)', fmt(plain.rps), `before: ${fmt(plainThen.rps)}`, plain.rps / plainThen.rps, '(info)', undefined)
 }
 
 // Row 2: timekeeping.
@@ -160,11 +191,12 @@ async function scale () {
 // Row 4: job throughput.
 async function throughput () {
   for (const concurrency of [1, 10, 100]) {
-    const results = { plugin: [], fastq: [], 'fastq-cb': [] }
+    const results = BEFORE === undefined ? { plugin: [], fastq: [], 'fastq-cb': [] } : { plugin: [], 'plugin-before': [], fastq: [], 'fastq-cb': [] }
     for (let round = 0; round < ROUNDS; round++) {
       for (const impl of Object.keys(results)) {
         log(`throughput ${impl} concurrency ${concurrency}, round ${round + 1}/${ROUNDS}`)
-        results[impl].push(await child('throughput.mjs', [impl, String(concurrency)], ['--expose-gc']))
+        const before = impl === 'plugin-before'
+        results[impl].push(await child('throughput.mjs', [before ? 'plugin' : impl, String(concurrency)], ['--expose-gc'], before ? BEFORE : undefined))
       }
     }
     const m = (impl, key) => median(results[impl].map(r => r[key]))
@@ -172,6 +204,10 @@ async function throughput () {
     const base = m('fastq', 'jobsPerSec')
     row('4 Throughput (1e6 jobs)', `c=${concurrency} jobs/s`, fmt(ours), `fastq.promise: ${fmt(base)}`, ours / base, '>= 0.5', ours / base >= 0.5)
     row('4 Throughput (1e6 jobs)', `c=${concurrency} jobs/s vs callback fastq`, fmt(ours), `fastq (callback): ${fmt(m('fastq-cb', 'jobsPerSec'))}`, ours / m('fastq-cb', 'jobsPerSec'), '(info)', undefined)
+    if (BEFORE !== undefined) {
+      const then = m('plugin-before', 'jobsPerSec')
+      row('4 Throughput, now / before', `c=${concurrency} jobs/s`, fmt(ours), `before: ${fmt(then)}`, ours / then, '>= 0.90', ours / then >= 0.9)
+    }
     const after = m('plugin', 'heapAfterMB')
     row('4 Throughput (1e6 jobs)', `c=${concurrency} heap after drain MB (peak)`, `${fmt(after, 2)} (${fmt(m('plugin', 'peakHeapMB'), 0)})`,
       `fastq.promise: ${fmt(m('fastq', 'heapAfterMB'), 2)} (${fmt(m('fastq', 'peakHeapMB'), 0)})`, NaN, '~0 (< 1 MB)', after < 1)
@@ -194,6 +230,48 @@ async function shutdown () {
     ours / m('fastq', 'afterLastJobMs'), '< 5 ms', ours < 5)
 }
 
+// Row 7 (job control): delayed jobs, how late each starts after its runAt.
+async function delayed () {
+  const rounds = []
+  for (let round = 0; round < ROUNDS; round++) {
+    log(`delayed: 100,000 jobs, random delays 0-10 s, round ${round + 1}/${ROUNDS} (~12 s)`)
+    rounds.push(await child('delayed.mjs'))
+  }
+  const m = key => median(rounds.map(r => r[key]))
+  const early = rounds.reduce((sum, r) => sum + r.early, 0)
+  const section = '7 Delayed (1e5 jobs)'
+  row(section, 'started before runAt (Date.now), all rounds', fmt(early), '', NaN, '0', early === 0)
+  row(section, 'lateness p50 ms', fmt(m('p50'), 1), '', NaN, '<= 5 ms', m('p50') <= 5)
+  row(section, 'lateness p95 / p99 / max ms', `${fmt(m('p95'))} / ${fmt(m('p99'))} / ${fmt(m('max'))}`, '', NaN, '(info)', undefined)
+  row(section, 'due after the enqueue loop: p50 / p99 / max ms', `${fmt(m('steadyP50'))} / ${fmt(m('steadyP99'))} / ${fmt(m('steadyMax'))}`, '', NaN, '(info)', undefined)
+  tables.push(table('Delayed jobs (bench/delayed.mjs): lateness = start - (enqueue + delay), per round',
+    ['round', 'enqueue ms', 'p50', 'p95', 'p99', 'max', 'early', 'due after enqueue loop: jobs, p50 / p99 / max', 'performance.now(): p50, p99, started < delay in real time (earliest)'],
+    rounds.map((r, i) => [i + 1, fmt(r.enqueueMs), fmt(r.p50), fmt(r.p95), fmt(r.p99), fmt(r.max), fmt(r.early),
+      `${fmt(r.steadyJobs)}, ${fmt(r.steadyP50)} / ${fmt(r.steadyP99)} / ${fmt(r.steadyMax)}`,
+      `${fmt(r.hrP50, 2)}, ${fmt(r.hrP99, 2)}, ${fmt(r.hrEarly)} (${fmt(r.hrEarliest, 2)} ms)`])))
+}
+
+// Row 8 (job control): jobs with random priorities next to the same jobs without.
+async function priority () {
+  const section = '8 Priority (1e5 jobs)'
+  for (const concurrency of [1, 10]) {
+    const results = { with: [], without: [] }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of ['without', 'with']) {
+        log(`priority ${side} concurrency ${concurrency}, round ${round + 1}/${ROUNDS}`)
+        results[side].push(await child('priority.mjs', [side, String(concurrency)]))
+      }
+    }
+    const ours = median(results.with.map(r => r.jobsPerSec))
+    const base = median(results.without.map(r => r.jobsPerSec))
+    row(section, `c=${concurrency} jobs/s, random priorities`, fmt(ours), `no priority: ${fmt(base)}`, ours / base, '(info)', undefined)
+    if (concurrency === 1) {
+      const outOfOrder = results.with.reduce((sum, r) => sum + r.outOfOrder, 0)
+      row(section, 'c=1 starts out of priority order, all rounds', fmt(outOfOrder), '', NaN, '0', outOfOrder === 0)
+    }
+  }
+}
+
 // Row 6 (the many-replicas issue): the BullMQ backend next to raw BullMQ, on the Redis at REDIS_URL.
 async function bullmq () {
   const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -208,7 +286,7 @@ async function bullmq () {
 }
 
 const only = process.argv[2]?.split(',')
-const sections = { http, timekeeping, scale, throughput, shutdown, bullmq }
+const sections = { http, timekeeping, scale, throughput, shutdown, delayed, priority, bullmq }
 for (const [name, section] of Object.entries(sections)) {
   if (only !== undefined && !only.includes(name)) continue
   await section()

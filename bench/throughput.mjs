@@ -41,28 +41,32 @@ if (impl === 'plugin') {
   close = async () => {}
 }
 
+/** Wall time of `n` jobs, and this process's CPU time for them (steadier on a machine shared with other work). */
 async function pass (n) {
   const started = performance.now()
+  const cpu = process.cpuUsage()
   for (let done = 0; done < n; done += BATCH) {
     for (let i = 0; i < BATCH; i++) push()
     await drain()
   }
-  return performance.now() - started
+  const { user, system } = process.cpuUsage(cpu)
+  return { ms: performance.now() - started, cpuUs: user + system }
 }
 
 await pass(WARMUP)
 await collect()
 const before = process.memoryUsage()
-const ms = await pass(JOBS)
+const { ms, cpuUs } = await pass(JOBS)
 const peak = process.memoryUsage()
 await collect()
 const after = process.memoryUsage()
 await close()
-progress(`${impl} c=${concurrency}: ${Math.round(JOBS / ms * 1000)} jobs/s`)
+progress(`${impl} c=${concurrency}: ${Math.round(JOBS / ms * 1000)} jobs/s, ${(cpuUs / JOBS).toFixed(2)} us of CPU a job`)
 report({
   impl,
   concurrency,
   jobsPerSec: JOBS / ms * 1000,
+  cpuUsPerJob: cpuUs / JOBS,
   peakHeapMB: (peak.heapUsed - before.heapUsed) / MB,
   heapAfterMB: (after.heapUsed - before.heapUsed) / MB,
   rssAfterMB: (after.rss - before.rss) / MB

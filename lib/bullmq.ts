@@ -1,10 +1,10 @@
-import { bullmqBackend } from './backends/bullmq'
+import { bullmqBackend } from './backends/bullmq/backend'
 
 // The second entry point, 'fastify-background/bullmq'. Only this entry imports bullmq (and,
 // through it, ioredis), so both stay optional for applications on the in-process backend.
 
-export { bullmqBackend, BULLMQ_DEFAULTS } from './backends/bullmq'
-export type { BullmqBackendOptions } from './backends/bullmq'
+export { bullmqBackend } from './backends/bullmq/backend'
+export { BULLMQ_DEFAULTS, type BullmqBackendOptions } from './backends/bullmq/options'
 export default bullmqBackend
 
 // require('fastify-background/bullmq') returns bullmqBackend itself, with .default and

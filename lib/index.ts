@@ -9,9 +9,7 @@ import type {
 } from './types'
 
 export type * from './types'
-export type { Backend, BackendHost, JobRequest, ScheduledTask } from './backend'
-export type { TraceContext } from './tracing'
-export * as errors from './errors'
+export * as errors from './core/errors'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,49 +1,62 @@
 import { createContainer, type AwilixContainer } from 'awilix'
 import type { FastifyInstance } from 'fastify'
-import { acceptedReply } from './accepted'
-import { createBackground } from './background'
-import { memoryBackend } from './backends/memory'
-import { readSettings } from './options'
-import { Registry } from './registry'
-import type { RunHost } from './run'
-import { addStatusRoute } from './status-route'
-import { createTracers } from './tracing'
+import { acceptedReply } from './jobs/accepted'
+import { createBackground } from './jobs/background'
+import type { BackendAdapter } from './backends/backend'
+import { memoryBackend } from './backends/memory/backend'
+import { readSettings } from './core/options'
+import { Registry } from './tasks/registry'
+import type { RunHost } from './core/model'
+import { addStatusRoute } from './jobs/status-route'
+import { createTracers } from './core/tracing'
+import { IGNORED_EVENTS } from './core/work-events'
 import type { BackgroundCradle, FastifyBackgroundOptions } from './types'
 
 /**
- * The plugin's whole lifecycle, top to bottom: options, then decorators, then hooks. Nothing
- * runs before onReady; preClose stops new work; onClose drains what is left within shutdownTimeout.
+ * The plugin's whole lifecycle, top to bottom: options, then decorators, then the backend, then
+ * hooks. Nothing runs before onReady; preClose stops new work; onClose drains what is left within
+ * shutdownTimeout.
  */
 export async function plugin (app: FastifyInstance, options: FastifyBackgroundOptions): Promise<void> {
   const settings = readSettings(options)
-  const backend = settings.backend ?? memoryBackend()
+  // The option reader has checked that a given backend has every method of one.
+  const backend = (settings.backend ?? memoryBackend()) as BackendAdapter
   settings.tasks.forEach((task, index) => backend.checkTask?.(task, `tasks[${index}]`))
 
   const container = settings.container ?? rootContainerOf(app)
-  const runner: RunHost = { app, container, tracers: createTracers() }
-  await backend.open({ log: app.log, settings, runner })
-
+  const runner: RunHost = { app, container, tracers: createTracers(), events: IGNORED_EVENTS }
   const registry = new Registry({ runner, backend, log: app.log }, settings.tasks)
   // The cradle's type is the user's to declare (BackgroundCradle); the container is theirs too.
   const background = createBackground(backend, settings.jobs, container as AwilixContainer<BackgroundCradle>, app.log)
-  const locate = settings.statusRoute === false ? undefined : addStatusRoute(app, settings.statusRoute, background)
 
+  // What may still refuse the registration (a decorator name another plugin took, a status route
+  // that exists already) comes before the backend opens: nothing is left connected when it does.
+  const locate = settings.statusRoute === false ? undefined : addStatusRoute(app, settings.statusRoute, background, settings.jobs)
   app.decorate('tasks', registry.api)
   app.decorate('background', background)
-  app.decorateReply('accepted', acceptedReply({ backend, jobs: settings.jobs, locate }))
+  app.decorateReply('accepted', acceptedReply({ backend, jobs: settings.jobs, locate, idempotency: settings.idempotency }))
+
+  await backend.open({ log: app.log, settings, runner })
 
   app.addHook('onReady', async () => {
     const readyAt = Date.now()
     await backend.start()
     registry.start(readyAt)
   })
+
+  // Closing, in the steps of the README's "Shutdown".
   app.addHook('preClose', async () => {
-    // The backend learns first that the app is closing, so the unschedule calls that follow
-    // stop this process only (a shared scheduler must outlive one replica).
+    // 1. Before Fastify waits for in-flight requests, the backend refuses new jobs (a late
+    //    reply.accepted answers 503). It learns first, so the unschedule calls that follow stop
+    //    this process only (a shared scheduler must outlive one replica).
     backend.stopAccepting()
+    //    Then no task run starts any more, and the signals of loops abort at once.
     registry.stop()
   })
   app.addHook('onClose', async () => {
+    // 2. Running task runs and running and queued jobs get until the deadline; 3. then their
+    //    signals abort, handlers get the grace, and what is left is logged and marked cancelled
+    //    (drainWithin, for both).
     const deadline = Date.now() + settings.shutdownTimeout
     await Promise.all([registry.close(deadline), backend.close(deadline)])
   })

@@ -1,14 +1,12 @@
 import type { AwilixContainer } from 'awilix'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { Backend } from './backend'
 
 /**
- * What `ctx.cradle` resolves. Augment it to type your registrations:
+ * What `ctx.cradle` resolves: empty until you declare your registrations, as @fastify/awilix's
+ * `Cradle` is, so a misspelt name is a type error:
  * `declare module 'fastify-background' { interface BackgroundCradle { users: UserService } }`
  */
-export interface BackgroundCradle {
-  [name: string]: any
-}
+export interface BackgroundCradle {}
 
 /** What every run of a task or job gets: its own scope, signal and logger. */
 export interface WorkContext {
@@ -43,6 +41,8 @@ export interface JobContext<Data = unknown> extends WorkContext {
   readonly data: Data
   /** A child of the request's logger (so it carries `reqId`) with `{ jobId }`; of `app.log` outside a request. */
   readonly log: FastifyBaseLogger
+  /** Records how far the job got (`status(id).progress`); resolves once stored. */
+  progress: (value: JobProgress) => Promise<void>
 }
 
 export type TaskHandler = (ctx: TaskContext) => unknown
@@ -57,23 +57,23 @@ interface TaskOptionsBase {
   handler: TaskHandler
   /** false: registered, paused. Default true. */
   enabled?: boolean
-  /** ms added to the start: `every` runs are due at ready + delay + k·every, cron never fires before ready + delay, a loop starts after it. Default 0. */
-  delay?: number
+  /** Added to the start: `every` runs are due at ready + delay + k·every, cron never fires before ready + delay, a loop starts after it. Default 0. */
+  delay?: Duration
 }
 
 interface ScheduledTaskOptions extends TaskOptionsBase {
   /** Also run once right after ready (after `delay`). Default false. */
   immediate?: boolean
-  /** Up to this many ms added at random to each run time. Default 0. */
-  jitter?: number
-  /** ms for each attempt: the signal aborts and the attempt counts as 'timeout'. */
-  timeout?: number
+  /** Up to this much added at random to each run time. Default 0. */
+  jitter?: Duration
+  /** The limit of each attempt: the signal aborts and the attempt counts as 'timeout'. */
+  timeout?: Duration
   /** 'skip' (default): a due run is skipped while one runs; 'allow': runs may overlap. */
   overlap?: 'skip' | 'allow'
   /** Failed attempts retried this many times. Default 0. */
   retries?: number
-  /** ms before the first retry, doubling each time. Default 1000. */
-  backoff?: number
+  /** The wait before the first retry, doubling each time. Default 1000 (ms). */
+  backoff?: Duration
 }
 
 export interface EveryTaskOptions extends ScheduledTaskOptions {
@@ -106,19 +106,35 @@ export interface JobOptions<Data = any> {
   handler: JobHandler<Data>
   /** Failed attempts retried this many times. Default 0. */
   retries?: number
-  /** ms before the first retry, doubling each time. Default 1000. */
-  backoff?: number
-  /** ms for each attempt. */
-  timeout?: number
+  /** The wait before the first retry, doubling each time. Default 1000 (ms). */
+  backoff?: Duration
+  /** The limit of each attempt: the signal aborts and the attempt counts as 'timeout'. */
+  timeout?: Duration
+  /** The status route shows the job's result (it may hold data: off by default). Default false. */
+  exposeResult?: boolean
 }
 
 export type JobDefinition<Data = any> = JobHandler<Data> | JobOptions<Data>
 
 export interface RetentionOptions {
-  /** ms a finished job's status is kept. Default 3_600_000. */
-  ttl?: number
+  /** How long a finished job's status is kept. Default 3_600_000 (ms, one hour). */
+  ttl?: Duration
   /** Finished job statuses kept at most. Default 10_000. */
   max?: number
+}
+
+export interface StatusRouteOptions {
+  /** With exactly one `:param`, e.g. '/jobs/:id'. */
+  path: string
+  /** `DELETE <path>` cancels the job. Default false. */
+  cancel?: boolean
+}
+
+export interface IdempotencyOptions {
+  /** The request header that carries the key. Default 'idempotency-key'. */
+  header?: string
+  /** How long after its job finished a key is remembered. Default: `retention.ttl`. */
+  ttl?: Duration
 }
 
 export interface FastifyBackgroundOptions {
@@ -130,13 +146,35 @@ export interface FastifyBackgroundOptions {
   concurrency?: number
   /** Accepted jobs waiting; beyond that `reply.accepted` answers 503. Default 1000. */
   maxQueued?: number
-  /** ms that close waits for running work before aborting it. Default 10_000. */
-  shutdownTimeout?: number
+  /** How long close waits for running work before aborting it. Default 10_000 (ms). */
+  shutdownTimeout?: Duration
   /** A path with exactly one `:param`, e.g. '/jobs/:id', for Location headers and a GET status route. Default false. */
-  statusRoute?: string | false
+  statusRoute?: string | false | StatusRouteOptions
   retention?: RetentionOptions
+  /** Honour the `Idempotency-Key` header on `reply.accepted`. Default false. */
+  idempotency?: boolean | IdempotencyOptions
   /** Default: in-process. `bullmqBackend({...})` from 'fastify-background/bullmq' for many replicas. */
   backend?: Backend
+}
+
+/**
+ * A backend for the `backend` option, as `bullmqBackend()` makes it. Its methods are internal
+ * and change as the plugin grows (see "Backends" in the README): this type only names the value.
+ */
+export interface Backend {
+  /** Which store it runs on, for logs: 'memory', 'bullmq'. */
+  readonly kind: string
+}
+
+/** What subscribers of the `fastify-background:task` and `fastify-background:job` channels receive. */
+export interface TraceContext {
+  kind: 'task' | 'job'
+  name: string
+  /** The runId of a task run, or the id of a job. */
+  id: string
+  attempt: number
+  result?: unknown
+  error?: unknown
 }
 
 export type TaskKind = 'every' | 'cron' | 'loop'
@@ -186,6 +224,9 @@ export interface TaskRegistry {
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
 
+/** What `ctx.progress(value)` records: a finite number (a percentage, a count) or a JSON object. */
+export type JobProgress = number | Record<string, unknown>
+
 export interface JobStatus {
   id: string
   name: string
@@ -195,6 +236,14 @@ export interface JobStatus {
   finishedAt?: Date
   /** The message only, never a stack. */
   error?: string
+  /** The last attempt started, 1-based; absent before the first. */
+  attempt?: number
+  /** The last value given to `ctx.progress()`, kept after the job ends. */
+  progress?: JobProgress
+  /** What the handler resolved with, as JSON (the status route shows it only with `exposeResult: true`). */
+  result?: unknown
+  /** A queued job that is delayed or waiting for a retry: when it may start. */
+  runAt?: Date
 }
 
 export interface JobStats {
@@ -209,6 +258,29 @@ export interface JobStats {
 export interface EnqueueOptions {
   /** Labels a function job in logs and statuses. Default 'anonymous'. */
   name?: string
+  /** The job is queued now and may start once this has passed. Not with `runAt`. */
+  delay?: Duration
+  /** The job may start from then (a past date: at once). Not with `delay`. */
+  runAt?: Date
+  /** 0 (the default, the highest) … 2_097_151: lower runs sooner; equal priorities in enqueue order. */
+  priority?: number
+  /** 1–200 characters: while a job of the same name and key is queued or running, enqueueing another answers that job. */
+  key?: string
+}
+
+/** What `enqueue` resolves with: the job's id, and `duplicate: true` when `key` matched a job already queued or running. */
+export interface Enqueued {
+  id: string
+  duplicate?: true
+}
+
+export interface JobListQuery {
+  /** Only jobs in this state. */
+  status?: JobState
+  /** 1–1000. Default 50. */
+  limit?: number
+  /** Jobs to skip, newest first. Default 0. */
+  offset?: number
 }
 
 export interface AcceptedOptions extends EnqueueOptions {
@@ -219,10 +291,16 @@ export interface AcceptedOptions extends EnqueueOptions {
 
 export interface Background {
   enqueue: {
-    (fn: JobHandler, opts?: EnqueueOptions): Promise<{ id: string }>
-    (name: string, data?: unknown): Promise<{ id: string }>
+    (fn: JobHandler, opts?: EnqueueOptions): Promise<Enqueued>
+    (name: string, data?: unknown, opts?: Omit<EnqueueOptions, 'name'>): Promise<Enqueued>
   }
   status: (id: string) => Promise<JobStatus | undefined>
+  /** true when the job was queued or running and is now cancelled; resolves once a running handler has settled (or its grace ran out). */
+  cancel: (id: string) => Promise<boolean>
+  /** A failed or cancelled job is queued again under the same id, attempts counted from 1; false otherwise. */
+  retry: (id: string) => Promise<boolean>
+  /** Kept jobs, newest (last enqueued) first. */
+  list: (query?: JobListQuery) => Promise<JobStatus[]>
   /** Resolves when nothing is queued or running. */
   drain: () => Promise<void>
   stats: () => Promise<JobStats>

@@ -1,11 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyBackground from '../lib/index'
+import type { JobContext } from '../lib/types'
 import { check, equal, Section } from './harness'
 
 // Section 4: bad input. A generated table of invalid option sets and runtime `app.tasks.add`
 // calls, each refused with FST_BACKGROUND_INVALID_OPTION and its path, with nothing half
 // registered; odd job names answered 500 FST_BACKGROUND_UNKNOWN_JOB; odd ids on the status
-// route answered 404.
+// route answered 404; job control's options, list queries, ids and progress values refused.
 
 const section = new Section('bad-input')
 const INVALID = 'FST_BACKGROUND_INVALID_OPTION'
@@ -33,12 +34,12 @@ const TASK_FIELD_VALUES: Record<string, unknown[]> = {
   name: ['', ' ', 'a b', 'a'.repeat(201), 'tâche', '../x', '-start', 'x\n', '.hidden', 'a\u0000b', '😀', 42, null],
   every: [0, -5, 1.5, NaN, Infinity, 2 ** 53, '', '5', '5 minutes', '1w', '-1s', '0s', '0.5ms', '1e3ms', true, {}, []],
   immediate: ['yes', 1, null],
-  delay: [-1, 1.5, NaN, Infinity, '1s', 2 ** 53],
-  jitter: [-1, 0.5, Infinity, '10'],
-  timeout: [0, -1, 1.5, '1s', null],
+  delay: [-1, 1.5, NaN, Infinity, '1 week', '-1s', 2 ** 53],
+  jitter: [-1, 0.5, Infinity, '10', '-5ms'],
+  timeout: [0, -1, 1.5, '0s', '1sec', null],
   overlap: ['queue', '', null, true],
   retries: [-1, 1.5, Infinity, '3'],
-  backoff: [-1, NaN, '1s'],
+  backoff: [-1, NaN, '-1s', '1 week'],
   enabled: ['false', 0, null],
   handler: ['fn', 42, {}, null]
 }
@@ -91,7 +92,7 @@ function invalidOptions (): Case[] {
   const top: Record<string, unknown[]> = {
     concurrency: [0, -1, 1.5, NaN, Infinity, '10', null, true, 2 ** 53, {}],
     maxQueued: [-1, 1.5, NaN, Infinity, '1000', null],
-    shutdownTimeout: [-1, 0.5, NaN, Infinity, '10s', null],
+    shutdownTimeout: [-1, 0.5, NaN, Infinity, '10 sec', '-10s', null],
     statusRoute: [true, '', 'jobs/:id', '/jobs', '/jobs/:id/:x', 42, null],
     retention: ['x', [], 42, null],
     container: [{}, 'x', 42, null],
@@ -102,7 +103,7 @@ function invalidOptions (): Case[] {
   for (const [key, values] of Object.entries(top)) {
     for (const value of values) cases.push({ label: `${key}: ${show(value)}`, value: { tasks: [good], [key]: value }, path: key })
   }
-  const retention: Array<[unknown, string]> = [[{ ttl: -1 }, 'retention.ttl'], [{ max: 1.5 }, 'retention.max'], [{ ttl: NaN }, 'retention.ttl'], [{ extra: 1 }, 'retention.extra']]
+  const retention: Array<[unknown, string]> = [[{ ttl: -1 }, 'retention.ttl'], [{ max: 1.5 }, 'retention.max'], [{ ttl: NaN }, 'retention.ttl'], [{ ttl: '1 week' }, 'retention.ttl'], [{ extra: 1 }, 'retention.extra']]
   for (const [value, path] of retention) cases.push({ label: `retention ${JSON.stringify(value)}`, value: { tasks: [good], retention: value }, path })
   const jobs: Array<[string, unknown, string]> = [
     ['bad name', handler, 'jobs["bad name"]'],
@@ -151,6 +152,18 @@ async function refusedRegistration ({ value, path }: Case): Promise<void> {
   checkRefusal(error, path)
   check(!app.hasDecorator('tasks') && !app.hasDecorator('background') && !app.hasReplyDecorator('accepted'), 'nothing decorated')
   await app.close().catch(() => {})
+}
+
+async function acceptedDurationOptions (): Promise<void> {
+  const app = Fastify({ logger: false })
+  await app.register(fastifyBackground, {
+    shutdownTimeout: '1s',
+    retention: { ttl: '1m' },
+    idempotency: { ttl: '30s' },
+    jobs: { 'report.build': { handler, timeout: '1s', backoff: '1s' } }
+  })
+  await app.ready()
+  await app.close()
 }
 
 async function refusedAdd (app: FastifyInstance, task: unknown, path: string): Promise<void> {
@@ -233,6 +246,109 @@ async function oddStatusIds (): Promise<void> {
   await app.close()
 }
 
+/** Invalid enqueue options, each with the path its refusal must name. */
+function invalidPlacements (): Array<{ opts: unknown, path: string }> {
+  const cases: Array<{ opts: unknown, path: string }> = []
+  const values: Record<string, unknown[]> = {
+    delay: [-1, 1.5, NaN, Infinity, '1 week', '-1s', '5', true, {}, null],
+    runAt: ['tomorrow', 1_700_000_000_000, new Date('not a date'), {}, null, true],
+    priority: [-1, 1.5, 2 ** 21, NaN, Infinity, '1', true, null, {}],
+    key: ['', 'k'.repeat(201), 42, null, {}, ['k'], true]
+  }
+  for (const [option, list] of Object.entries(values)) {
+    for (const value of list) cases.push({ opts: { [option]: value }, path: `opts.${option}` })
+  }
+  cases.push({ opts: { delay: 10, runAt: new Date() }, path: 'opts.runAt' })
+  cases.push({ opts: { priority: 1, prio: 1 }, path: 'opts.prio' })
+  for (const key of ['__proto__', 'constructor', 'delai']) cases.push({ opts: withOwn({}, key, 1), path: `opts.${key}` })
+  for (const opts of ['1s', 42, [], null, new Map(), new (class Options { delay = 10 })()]) cases.push({ opts, path: 'opts' })
+  return cases
+}
+
+const INVALID_QUERIES: Array<[unknown, string]> = [
+  [{ status: 'done' }, 'query.status'], [{ status: 42 }, 'query.status'], [{ status: 'QUEUED' }, 'query.status'],
+  [{ limit: 0 }, 'query.limit'], [{ limit: 1001 }, 'query.limit'], [{ limit: 1.5 }, 'query.limit'], [{ limit: '10' }, 'query.limit'], [{ limit: NaN }, 'query.limit'],
+  [{ offset: -1 }, 'query.offset'], [{ offset: 0.5 }, 'query.offset'], [{ offset: '1' }, 'query.offset'],
+  [{ extra: 1 }, 'query.extra'], ['queued', 'query'], [42, 'query'], [[], 'query']
+]
+
+const cyclic: Record<string, unknown> = {}
+cyclic.self = cyclic
+const INVALID_PROGRESS: unknown[] = [NaN, Infinity, -Infinity, 'half', true, null, [1], new Map(), { n: 1n }, cyclic, { f: () => {} }, { s: Symbol('x') }, () => {}]
+
+/**
+ * Job control's bad input: invalid enqueue options through `enqueue` (named and function jobs)
+ * and `reply.accepted`, invalid `list()` queries, odd ids for `cancel`, `retry` and DELETE,
+ * progress values JSON can't carry. Each is refused with its code and path; nothing is queued.
+ */
+async function badJobControl (): Promise<void> {
+  let ran = 0
+  const placements = invalidPlacements()
+  const app = Fastify({ logger: false })
+  await app.register(fastifyBackground, { jobs: { 'report.build': () => { ran++ } }, statusRoute: { path: '/jobs/:id', cancel: true } })
+  app.post('/bad/:index', async (request, reply) => reply.accepted('report.build', { x: 1 }, placements[Number((request.params as { index: string }).index)].opts as any))
+  await app.ready()
+  for (const [index, { opts, path }] of placements.entries()) {
+    await section.scenario(`enqueue opts ${show(opts)} (${path})`, async () => {
+      checkRefusal(await app.background.enqueue('report.build', { x: 1 }, opts as any).then(() => undefined, (caught: unknown) => caught), path)
+      checkRefusal(await app.background.enqueue(() => { ran++ }, opts as any).then(() => undefined, (caught: unknown) => caught), path)
+      const response = await app.inject({ method: 'POST', url: `/bad/${index}` })
+      equal(response.statusCode, 500, 'reply.accepted status')
+      checkRefusal(response.json(), path)
+    })
+  }
+  for (const [query, path] of INVALID_QUERIES) {
+    await section.scenario(`list(${show(query)})`, async () => {
+      checkRefusal(await app.background.list(query as any).then(() => undefined, (caught: unknown) => caught), path)
+    })
+  }
+  for (const id of [42, undefined, null, {}, '', 'not-a-job', '00000000-0000-4000-8000-000000000000', '__proto__']) {
+    await section.scenario(`cancel and retry (${show(id)})`, async () => {
+      equal(await app.background.cancel(id as any), false, 'cancel')
+      equal(await app.background.retry(id as any), false, 'retry')
+    })
+  }
+  for (const id of ['not-a-job', '__proto__', '%00', '..%2F..', '00000000-0000-4000-8000-000000000000']) {
+    await section.scenario(`DELETE /jobs/${id}`, async () => {
+      const response = await app.inject({ method: 'DELETE', url: `/jobs/${id}` })
+      equal(response.statusCode, 404, 'status')
+    })
+  }
+  const stats = await app.background.stats()
+  await section.scenario('nothing was queued by refused options', () => {
+    equal(stats.queued + stats.running + stats.succeeded + stats.failed, 0, 'jobs')
+    equal(ran, 0, 'handler runs')
+  })
+  await app.close()
+  await badProgress()
+  section.note(`job control: ${placements.length} invalid enqueue options (x3 ways), ${INVALID_QUERIES.length} list queries, ${INVALID_PROGRESS.length} progress values`)
+}
+
+/** Each progress value JSON can't carry rejects with FST_BACKGROUND_INVALID_DATA; the last good one stays. */
+async function badProgress (): Promise<void> {
+  const refusals: unknown[] = []
+  const app = Fastify({ logger: false })
+  await app.register(fastifyBackground, {
+    jobs: {
+      progress: async (ctx: JobContext) => {
+        await ctx.progress({ done: 1 })
+        for (const value of INVALID_PROGRESS) refusals.push(await ctx.progress(value as any).then(() => undefined, (caught: unknown) => caught))
+      }
+    }
+  })
+  await app.ready()
+  const { id } = await app.background.enqueue('progress')
+  await app.background.drain()
+  const status = await app.background.status(id)
+  await section.scenario('progress values JSON cannot carry', () => {
+    equal(status?.status, 'succeeded', 'the job still succeeds')
+    equal(JSON.stringify(status?.progress), '{"done":1}', 'the last good progress')
+    equal(refusals.length, INVALID_PROGRESS.length, 'refusals')
+    for (const refusal of refusals) equal((refusal as { code?: string } | undefined)?.code, 'FST_BACKGROUND_INVALID_DATA', 'code')
+  })
+  await app.close()
+}
+
 async function main (): Promise<void> {
   const options = invalidOptions()
   for (const refusal of options) await section.scenario(`register ${refusal.label}`, () => refusedRegistration(refusal))
@@ -250,6 +366,11 @@ async function main (): Promise<void> {
     equal(app.tasks.list().length, 5, 'tasks listed')
     equal(app.tasks.get('__proto__')?.name, '__proto__', '__proto__ task')
   })
+  await section.scenario('duration strings are accepted where a duration is', () => {
+    app.tasks.add({ name: 'durations', every: '1h', delay: '1s', jitter: '5 ms', timeout: '1s', backoff: '1s', retries: 1, handler })
+    equal(app.tasks.get('durations')?.name, 'durations', 'task added')
+  })
+  await section.scenario('duration strings are accepted in the plugin options', acceptedDurationOptions)
   await new Promise(resolve => setTimeout(resolve, 100))
   await section.scenario('no refused definition ever ran', () => equal(refusedRuns, 0, 'runs of refused tasks'))
   await app.close()
@@ -257,6 +378,7 @@ async function main (): Promise<void> {
 
   await oddJobNames()
   await oddStatusIds()
+  await badJobControl()
 }
 
 section.run(main)

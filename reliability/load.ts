@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import fastifyBackground from '../lib/index'
 import { check, equal, LEVEL, logCapture, mb, Section } from './harness'
 
@@ -44,7 +44,7 @@ function runClient (url: string): Promise<ClientResult> {
 
 async function main (): Promise<void> {
   const { stream, lines, count } = logCapture(LEVEL.fatal)
-  const app = Fastify({ logger: { level: process.env.RELIABILITY_LOG_LEVEL ?? 'warn', stream }, disableRequestLogging: process.env.RELIABILITY_REQLOG === '0' })
+  const app = Fastify({ logger: { level: process.env.RELIABILITY_LOG_LEVEL ?? 'warn', stream }, logController: new LogController({ disableRequestLogging: process.env.RELIABILITY_REQLOG === '0' }) })
   let ran = 0
   await app.register(fastifyBackground, {
     concurrency: CONCURRENCY,

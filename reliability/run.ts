@@ -11,7 +11,8 @@ const SECTIONS: Array<{ file: string, limitMs: number }> = [
   { file: 'load.ts', limitMs: 90_000 },
   { file: 'shutdown.ts', limitMs: 90_000 },
   { file: 'bad-input.ts', limitMs: 30_000 },
-  { file: 'schedule.ts', limitMs: 60_000 }
+  { file: 'schedule.ts', limitMs: 60_000 },
+  { file: 'job-control.ts', limitMs: 60_000 }
 ]
 
 function runSection (file: string, limitMs: number): Promise<SectionResult> {

@@ -160,8 +160,8 @@ async function stuckDisposer (): Promise<void> {
   await app.register(fastifyBackground, {
     container,
     shutdownTimeout: SHUTDOWN_TIMEOUT,
-    jobs: { stuck: async (ctx: JobContext) => { ctx.cradle.stuck.used = true } },
-    tasks: [{ name: 'stuck', every: 5, handler: async (ctx) => { ctx.cradle.stuck.used = true } }]
+    jobs: { stuck: async (ctx: JobContext) => { ctx.scope.resolve<{ used: boolean }>('stuck').used = true } },
+    tasks: [{ name: 'stuck', every: 5, handler: async (ctx) => { ctx.scope.resolve<{ used: boolean }>('stuck').used = true } }]
   })
   await app.ready()
   const { id } = await app.background.enqueue('stuck')

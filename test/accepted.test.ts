@@ -1,9 +1,12 @@
 import { test } from 'tap'
-import Fastify, { type FastifyReply } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type LightMyRequestResponse } from 'fastify'
 import fastifyBackground from '../lib/index'
+import type { BackendAdapter } from '../lib/backends/backend'
+import type { Enqueued } from '../lib/core/model'
+import { memoryBackend } from '../lib/backends/memory/backend'
 import { buildApp, logCapture } from './helpers/app'
 import { delay, gate, noUnhandledRejections, until, UUID } from './helpers/jobs'
-import type { JobContext } from '../lib/types'
+import type { AcceptedOptions, JobContext } from '../lib/types'
 
 test('reply.accepted() answers 202 with an empty body and queues nothing', async t => {
   const { app } = await buildApp()
@@ -274,4 +277,106 @@ test('an invalid header in opts.headers answers 500 like Fastify does; no unhand
   t.equal(value.statusCode, 500)
   t.equal(value.json().code, 'ERR_INVALID_CHAR')
   await app.background.drain()
+})
+
+/** The in-process backend answering `enqueue` a turn later, as a backend on a server does; `id` may replace the id it answers. */
+function backendAnswering (async: boolean, id?: (real: string) => string): BackendAdapter {
+  const inner = memoryBackend()
+  return {
+    ...inner,
+    enqueue: request => {
+      const real = inner.enqueue(request) as Enqueued
+      const answer = { ...real, id: (id ?? (same => same))(real.id) }
+      return async ? Promise.resolve(answer) : answer
+    }
+  }
+}
+
+/** The response, or 'hung' when it did not come within a second. */
+async function answered (app: FastifyInstance, url: string): Promise<LightMyRequestResponse | 'hung'> {
+  return await Promise.race([app.inject({ method: 'POST', url }), delay(1000).then(() => 'hung' as const)])
+}
+
+test('a throw while answering 202 is answered 500 like Fastify does, from the backend at once or a turn later; the handler goes on', async t => {
+  noUnhandledRejections(t)
+  const throwing = (thrown: unknown): AcceptedOptions['headers'] => ({ get 'x-a' (): string { throw thrown } })
+  const cases: Array<[string, AcceptedOptions['headers'], RegExp]> = [
+    ['/getter', throwing(new Error('header getter failed')), /^header getter failed$/],
+    ['/string', throwing('not an error'), /not an error/],
+    ['/null', null as unknown as AcceptedOptions['headers'], /./]
+  ]
+  for (const async of [false, true]) {
+    const { app } = await buildApp({ backend: backendAnswering(async) })
+    t.teardown(() => app.close())
+    const reached: string[] = []
+    for (const [url, headers] of cases) {
+      app.post(url, (_request, reply) => {
+        reply.accepted(() => {}, { headers })
+        reached.push(url)
+      })
+    }
+    for (const [url, , message] of cases) {
+      const response = await answered(app, url)
+      t.not(response, 'hung', `${url}, async: ${async}`)
+      if (response === 'hung') continue
+      t.equal(response.statusCode, 500, url)
+      t.match(response.json(), { statusCode: 500, message }, url)
+      t.equal(response.headers['x-a'], undefined)
+    }
+    t.same(reached, cases.map(([url]) => url), 'reply.accepted did not throw into the handler')
+    await app.background.drain()
+  }
+})
+
+test('a status URL that cannot be built (an id encodeURIComponent refuses) is answered 500, at once or a turn later', async t => {
+  noUnhandledRejections(t)
+  for (const async of [false, true]) {
+    const { app } = await buildApp({ statusRoute: '/jobs/:id', backend: backendAnswering(async, () => '\uD800') })
+    t.teardown(() => app.close())
+    app.post('/', async (_request, reply) => reply.accepted(() => {}))
+    const response = await answered(app, '/')
+    t.not(response, 'hung', `async: ${async}`)
+    if (response === 'hung') continue
+    t.equal(response.statusCode, 500)
+    t.match(response.json(), { statusCode: 500, message: 'URI malformed' })
+    t.equal(response.headers.location, undefined)
+    await app.background.drain()
+  }
+})
+
+test('a backend that fails with a value that is not an Error is answered 500, not sent as the 202 body', async t => {
+  noUnhandledRejections(t)
+  for (const async of [false, true]) {
+    const thrown: unknown = 'store gone'
+    const backend: BackendAdapter = {
+      ...memoryBackend(),
+      enqueue: () => {
+        if (async) return Promise.reject(thrown)
+        throw thrown
+      }
+    }
+    const { app } = await buildApp({ backend })
+    t.teardown(() => app.close())
+    app.post('/', async (_request, reply) => reply.accepted(() => {}))
+    const response = await answered(app, '/')
+    t.not(response, 'hung', `async: ${async}`)
+    if (response === 'hung') continue
+    t.equal(response.statusCode, 500)
+    t.match(response.json(), { message: /store gone/ })
+  }
+})
+
+test('an unknown job name that is not a string, or very long, answers FST_BACKGROUND_UNKNOWN_JOB with a short message', async t => {
+  const { app } = await buildApp()
+  app.post('/', async (_request, reply) => reply.accepted(Object.create(null)))
+  app.post('/long', async (_request, reply) => reply.accepted('a'.repeat(10_000)))
+  await app.ready()
+  t.teardown(() => app.close())
+  const response = await app.inject({ method: 'POST', url: '/' })
+  t.equal(response.statusCode, 500)
+  t.match(response.json(), { code: 'FST_BACKGROUND_UNKNOWN_JOB', message: /"{}"/ })
+  const long = await app.inject({ method: 'POST', url: '/long' })
+  t.match(long.json(), { code: 'FST_BACKGROUND_UNKNOWN_JOB' })
+  t.ok(long.body.length < 500, 'the name is cut short')
+  await t.rejects(app.background.enqueue(Object.create(null)), { code: 'FST_BACKGROUND_UNKNOWN_JOB' })
 })

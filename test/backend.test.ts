@@ -1,13 +1,13 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import fastifyBackground from '../lib/index'
-import { memoryBackend } from '../lib/backends/memory'
-import { InvalidOptionError } from '../lib/errors'
-import type { Backend } from '../lib/backend'
+import { memoryBackend } from '../lib/backends/memory/backend'
+import { InvalidOptionError } from '../lib/core/errors'
+import type { BackendAdapter } from '../lib/backends/backend'
 
 test('a backend may refuse task options at registration with checkTask; jobs go through the backend it wraps', async t => {
   const checked: string[] = []
-  const backend: Backend = {
+  const backend: BackendAdapter = {
     ...memoryBackend(),
     checkTask (task, path) {
       checked.push(path)
@@ -27,7 +27,8 @@ test('a backend may refuse task options at registration with checkTask; jobs go 
 
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(fastifyBackground, { backend: { ...memoryBackend(), checkTask: () => {} } })
+  const wrapped: BackendAdapter = { ...memoryBackend(), checkTask: () => {} }
+  await app.register(fastifyBackground, { backend: wrapped })
   app.post('/', async (_request, reply) => reply.accepted(() => {}))
   const response = await app.inject({ method: 'POST', url: '/' })
   t.equal(response.statusCode, 202)

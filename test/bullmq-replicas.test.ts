@@ -1,49 +1,16 @@
 // Several replicas as separate processes sharing one Redis: each due time runs once across
 // them, and a job whose replica is SIGKILLed is finished by another.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { join } from 'node:path'
 import t from 'tap'
-import { buildBullApp, deleteKeys, redisSkipReason, REDIS_URL, uniquePrefix, until } from './helpers/redis'
+import { buildBullApp, deleteKeys, redisSkipReason, startReplica, stopReplica, uniquePrefix, until } from './helpers/redis'
 
 const skip = redisSkipReason()
-const FIXTURE = join(__dirname, 'fixtures', 'replica.ts')
-
-interface Replica {
-  child: ChildProcess
-  lines: string[]
-}
-
-function startReplica (env: Record<string, string>): Replica {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    // The replicas run the code through tsx, whose source maps do not merge with tap's coverage:
-    // they are the system under test here, not code under coverage.
-    env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', REDIS_URL, ...env },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const lines: string[] = []
-  let rest = ''
-  child.stdout?.on('data', chunk => {
-    const parts = (rest + String(chunk)).split('\n')
-    rest = parts.pop() as string
-    lines.push(...parts)
-  })
-  return { child, lines }
-}
-
-async function stop (replica: Replica, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (replica.child.exitCode !== null || replica.child.signalCode !== null) return
-  const exited = once(replica.child, 'exit')
-  replica.child.kill(signal)
-  await exited
-}
 
 t.test('every due time of an every task runs exactly once across three replicas', { skip }, async t => {
   const prefix = uniquePrefix()
   const every = 200
   const replicas = [1, 2, 3].map(() => startReplica({ PREFIX: prefix, EVERY_MS: String(every) }))
   t.teardown(async () => {
-    await Promise.all(replicas.map(replica => stop(replica)))
+    await Promise.all(replicas.map(replica => stopReplica(replica)))
     await deleteKeys(prefix)
   })
   await until(() => replicas.every(replica => replica.lines.includes('ready')), 20_000, 'the replicas to start')
@@ -52,7 +19,7 @@ t.test('every due time of an every task runs exactly once across three replicas'
   const fires = (): Array<{ due: number, replica: number }> => replicas.flatMap((replica, index) =>
     replica.lines.filter(line => line.startsWith('fire ')).map(line => ({ due: Number(line.slice(5)), replica: index })))
   await until(() => new Set(fires().map(fire => fire.due)).size >= 35, 20_000, '35 due times')
-  await Promise.all(replicas.map(replica => stop(replica)))
+  await Promise.all(replicas.map(replica => stopReplica(replica)))
 
   const all = fires()
   const dues = all.map(fire => fire.due)
@@ -71,7 +38,7 @@ t.test('a job whose replica is SIGKILLed mid-run is finished by another replica'
   const fast = { lockDuration: 1000, stalledInterval: 500 }
   const doomed = startReplica({ PREFIX: prefix, LOCK_MS: String(fast.lockDuration), STALLED_MS: String(fast.stalledInterval) })
   t.teardown(async () => {
-    await stop(doomed, 'SIGKILL')
+    await stopReplica(doomed, 'SIGKILL')
     await deleteKeys(prefix)
   })
   await until(() => doomed.lines.includes('ready'), 20_000, 'the replica to start')
@@ -83,7 +50,7 @@ t.test('a job whose replica is SIGKILLed mid-run is finished by another replica'
   const { id } = await producer.background.enqueue('slow', { ms: 3000 })
   await until(() => doomed.lines.includes(`start ${id}`), 10_000, 'the job to start')
   t.equal((await producer.background.status(id))?.status, 'running')
-  await stop(doomed, 'SIGKILL')
+  await stopReplica(doomed, 'SIGKILL')
 
   const ran: string[] = []
   const { app: survivor } = await buildBullApp(prefix, {

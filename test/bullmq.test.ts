@@ -432,3 +432,141 @@ t.test('close() while ready() is pending starts nothing and leaves nothing open'
   t.equal(ran, 0)
   t.same(await rawQueue(t, prefix, `${QUEUE}.tasks`).getJobSchedulers(0, -1), [], 'no scheduler was written')
 })
+
+t.test('data JSON would change (NaN, Infinity, a Map, a Set) is refused, naming its path; a Date is not', { skip }, async t => {
+  const prefix = prefixFor(t)
+  const { app } = await buildBullApp(prefix, { jobs: { echo: async () => {} } }, { workerOptions: { autorun: false } })
+  await ready(t, app)
+  const refused: Array<[unknown, RegExp]> = [
+    [{ ratio: NaN }, /"echo".*data\.ratio is NaN/],
+    [[1, Infinity], /data\[1\] is Infinity/],
+    [{ a: { b: -Infinity } }, /data\.a\.b is -Infinity/],
+    [{ seen: new Map([['a', 1]]) }, /data\.seen is a Map/],
+    [{ tags: [new Set(['x'])] }, /data\.tags\[0\] is a Set/],
+    [{ toJSON: () => NaN }, /data is NaN/]
+  ]
+  for (const [data, message] of refused) {
+    await t.rejects(app.background.enqueue('echo', data), { code: 'FST_BACKGROUND_INVALID_DATA', message })
+  }
+  await app.background.enqueue('echo', { when: new Date(0), count: 2 })
+  t.equal((await app.background.stats()).queued, 1, 'only the job with a Date was enqueued')
+})
+
+t.test('closing the app leaves no listener of its own on an ioredis instance given as connection', { skip }, async t => {
+  const prefix = prefixFor(t)
+  const instance = new Redis(REDIS_URL)
+  t.teardown(() => instance.disconnect())
+  await until(() => instance.status === 'ready', 5000, 'the instance to connect')
+  const listeners = (): Record<string, number> =>
+    Object.fromEntries(instance.eventNames().map(name => [String(name), instance.listenerCount(name)]))
+  const before = listeners()
+  for (const queueName of ['first', 'second']) {
+    const { app } = await buildApp({
+      jobs: { note: async () => {} },
+      tasks: [{ name: 'tick', every: 60_000, handler: async () => {} }],
+      backend: bullmqBackend({ connection: instance, prefix, queueName })
+    })
+    await app.ready()
+    await app.close()
+  }
+  t.same(listeners(), before)
+})
+
+t.test('a task run waiting out its jitter is handed back at once when its replica closes', { skip }, async t => {
+  const prefix = prefixFor(t)
+  let ran = 0
+  const { app: leaving } = await buildBullApp(prefix, {
+    shutdownTimeout: 10_000,
+    tasks: [{ name: 'jittery', every: 100, jitter: 3_600_000, handler: async () => { ran++ } }]
+  })
+  await leaving.ready()
+  const tasks = rawQueue(t, prefix, `${QUEUE}.tasks`)
+  await until(async () => (await tasks.getJobCounts('active')).active >= 2, 5000, 'runs to be taken and wait out their jitter')
+  const closing = Date.now()
+  await leaving.close()
+  const closedAt = Date.now()
+  t.ok(closedAt - closing < 3000, `close returned in ${closedAt - closing} ms`)
+  const { active, waiting } = await tasks.getJobCounts('active', 'waiting')
+  t.equal(active, 0, 'no run is left held by the closed replica')
+  t.ok(waiting >= 2, `the runs went back to the queue (${waiting})`)
+  t.equal(ran, 0)
+
+  const dues: number[] = []
+  const { app: staying } = await buildBullApp(prefix, {
+    tasks: [{ name: 'jittery', every: 100, handler: async ctx => { dues.push(ctx.scheduledAt.getTime()) } }]
+  })
+  await ready(t, staying)
+  await until(() => dues.some(due => due < closedAt), 5000, 'another replica to run a handed-back run')
+  t.pass()
+})
+
+t.test('a Redis error that is not a lost connection is logged each time with what failed, and opens no outage', { skip }, async t => {
+  const prefix = prefixFor(t)
+  let release = (): void => {}
+  let started = false
+  const { app, lines } = await buildBullApp(prefix, {
+    tasks: [{
+      name: 'held',
+      every: 3_600_000,
+      immediate: true,
+      handler: () => new Promise<void>(resolve => { started = true; release = resolve })
+    }, {
+      name: 'checked',
+      every: 100,
+      handler: async () => {}
+    }]
+  }, { workerOptions: { lockDuration: 300 } })
+  await ready(t, app)
+  await until(() => started, 5000, 'the run to start')
+  // Redis is up, but keys of the wrong type make it refuse: the run's overlap lock becomes a
+  // hash (refreshing it fails), the fleet's pauses a string (reading them fails).
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const lock = `${prefix}:${QUEUE}.tasks:overlap:held`
+  await redis.multi().del(lock).hset(lock, 'not', 'a lock').set(`${prefix}:${QUEUE}.tasks:paused-tasks`, 'not a hash').exec()
+  await until(() => linesWith(lines, 'could not be refreshed', LEVEL.error).length >= 2 &&
+    linesWith(lines, 'task run not started: Redis failed', LEVEL.error).length >= 2, 5000, 'two failures of each logged')
+  t.match(linesWith(lines, 'could not be refreshed', LEVEL.error).slice(0, 2), [
+    { task: 'held', err: { message: /WRONGTYPE/ } },
+    { task: 'held', err: { message: /WRONGTYPE/ } }
+  ])
+  t.match(linesWith(lines, 'task run not started: Redis failed', LEVEL.error).slice(0, 2), [
+    { task: 'checked', err: { message: /WRONGTYPE/ } },
+    { task: 'checked', err: { message: /WRONGTYPE/ } }
+  ])
+  t.same(linesWith(lines, 'wait until Redis answers again'), [], 'no outage was opened')
+  release()
+  await until(() => linesWith(lines, 'could not be released', LEVEL.error).length === 1, 5000, 'the release to fail too')
+})
+
+t.test('a status read while its job moves is of one moment: failed and succeeded always with finishedAt', { skip }, async t => {
+  const prefix = prefixFor(t)
+  const jobs = {
+    flaky: {
+      retries: 3,
+      backoff: 1,
+      handler: async (ctx: JobContext<{ succeed: boolean }>) => {
+        if (ctx.attempt <= 3 || !ctx.data.succeed) throw new Error(`attempt ${ctx.attempt} failed`)
+      }
+    }
+  }
+  const { app: worker } = await buildBullApp(prefix, { concurrency: 10, jobs })
+  // The replica that enqueues (and polls) gives the jobs their attempts: it declares them alike.
+  const { app: monitor } = await buildBullApp(prefix, { jobs }, { workerOptions: { autorun: false } })
+  await Promise.all([ready(t, worker), ready(t, monitor)])
+  const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => monitor.background.enqueue('flaky', { succeed: i % 2 === 0 })))
+  const torn: unknown[] = []
+  const statuses = new Set<string>()
+  await Promise.all(ids.map(async ({ id }) => {
+    const end = Date.now() + 10_000
+    for (;;) {
+      const status = await monitor.background.status(id)
+      statuses.add(status?.status as string)
+      if (status?.status === 'failed' && (status.error === undefined || status.finishedAt === undefined)) torn.push(status)
+      if (status?.status === 'succeeded' && status.finishedAt === undefined) torn.push(status)
+      if (status?.finishedAt !== undefined || Date.now() > end) return
+    }
+  }))
+  t.same(torn, [], 'no status mixed two moments')
+  t.match(await monitor.background.stats(), { succeeded: 10, failed: 10 })
+})

@@ -351,3 +351,27 @@ test('a timed-out job that ignores its signal frees its slot after the 1 s grace
   t.equal(linesWith(lines, 'rejected after it was abandoned', LEVEL.warn)[0]?.jobId, id)
   t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 20 ms' })
 })
+
+test('a scope first used after its attempt ended is refused with FST_BACKGROUND_ATTEMPT_ENDED: it could never be disposed', async t => {
+  noUnhandledRejections(t)
+  const container = createContainer()
+  let disposed = 0
+  container.register('db', asFunction(() => ({})).scoped().disposer(() => { disposed++ }))
+  const late = gate()
+  const errors: unknown[] = []
+  const contexts: JobContext[] = []
+  const { app } = await buildApp({ container })
+  t.teardown(() => app.close())
+  await app.ready()
+  // One job uses its scope while it runs; the other leaves a promise behind that reaches for it later.
+  await app.background.enqueue(ctx => { contexts.push(ctx); t.ok(ctx.cradle.db) })
+  await app.background.enqueue(ctx => { contexts.push(ctx); late.promise.then(() => ctx.cradle.db).catch(error => errors.push(error)) }, { name: 'detached' })
+  await app.background.drain()
+  t.equal(disposed, 1, 'the scope made during its attempt was disposed')
+  late.open()
+  await until(() => errors.length === 1)
+  t.match(errors[0], { code: 'FST_BACKGROUND_ATTEMPT_ENDED', message: /detached.*after its attempt had ended/ })
+  t.throws(() => contexts[1].scope, { code: 'FST_BACKGROUND_ATTEMPT_ENDED' }, 'ctx.scope as well as ctx.cradle')
+  t.equal(contexts[0].scope, contexts[0].scope, 'a scope made during the attempt can still be read afterwards')
+  t.equal(disposed, 1, 'no scope was made that nobody disposes')
+})

@@ -2,12 +2,14 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { createContainer } from 'awilix'
 import fastifyBackground from '../lib/index'
-import { memoryBackend } from '../lib/backends/memory'
-import { InvalidOptionError } from '../lib/errors'
-import { parseDuration } from '../lib/duration'
-import { MAX_TIMER_MS } from '../lib/timers'
+import { memoryBackend } from '../lib/backends/memory/backend'
+import { InvalidOptionError } from '../lib/core/errors'
+import { parseDuration } from '../lib/core/duration'
+import type { Settings } from '../lib/core/model'
+import { readSettings } from '../lib/core/options'
+import { MAX_TIMER_MS } from '../lib/core/timers'
 import { buildApp } from './helpers/app'
-import { fakeApp, guardUnhandled, T0 } from './helpers/tasks'
+import { closeTicking, fakeApp, guardUnhandled, T0 } from './helpers/tasks'
 
 guardUnhandled(t)
 
@@ -64,13 +66,19 @@ const INVALID: Array<[string, unknown, string]> = [
   ['no handler', { tasks: [{ name: 'a', every: 1000 }] }, 'tasks[0].handler'],
   ['handler not a function', { tasks: [every({ handler: 'run' })] }, 'tasks[0].handler'],
   ['delay negative', { tasks: [every({ delay: -1 })] }, 'tasks[0].delay'],
-  ['delay a string', { tasks: [every({ delay: '5s' })] }, 'tasks[0].delay'],
+  ['delay an unknown unit', { tasks: [every({ delay: '5w' })] }, 'tasks[0].delay'],
+  ['delay a negative string', { tasks: [every({ delay: '-5s' })] }, 'tasks[0].delay'],
   ['jitter non-integer', { tasks: [every({ jitter: 0.5 })] }, 'tasks[0].jitter'],
+  ['jitter a fraction of a ms', { tasks: [every({ jitter: '0.5ms' })] }, 'tasks[0].jitter'],
   ['timeout zero', { tasks: [every({ timeout: 0 })] }, 'tasks[0].timeout'],
   ['timeout Infinity', { tasks: [every({ timeout: Infinity })] }, 'tasks[0].timeout'],
+  ['timeout zero seconds', { tasks: [every({ timeout: '0s' })] }, 'tasks[0].timeout'],
+  ['timeout a bare number string', { tasks: [every({ timeout: '30' })] }, 'tasks[0].timeout'],
   ['retries negative', { tasks: [every({ retries: -1 })] }, 'tasks[0].retries'],
   ['retries NaN', { tasks: [every({ retries: NaN })] }, 'tasks[0].retries'],
+  ['retries a string', { tasks: [every({ retries: '1' })] }, 'tasks[0].retries'],
   ['backoff a bigint', { tasks: [every({ backoff: 10n })] }, 'tasks[0].backoff'],
+  ['backoff an unknown unit', { tasks: [every({ backoff: '1 week' })] }, 'tasks[0].backoff'],
   ['overlap unknown', { tasks: [every({ overlap: 'queue' })] }, 'tasks[0].overlap'],
   ['immediate not a boolean', { tasks: [every({ immediate: 'yes' })] }, 'tasks[0].immediate'],
   ['enabled not a boolean', { tasks: [every({ enabled: 0 })] }, 'tasks[0].enabled'],
@@ -85,15 +93,20 @@ const INVALID: Array<[string, unknown, string]> = [
   ['__proto__ key at top level (JSON)', JSON.parse('{"__proto__":{"tasks":[]}}'), '__proto__'],
   ['concurrency zero', { concurrency: 0 }, 'concurrency'],
   ['concurrency a symbol', { concurrency: Symbol('ten') }, 'concurrency'],
+  ['concurrency a string', { concurrency: '10' }, 'concurrency'],
+  ['maxQueued a duration string', { maxQueued: '1s' }, 'maxQueued'],
   ['maxQueued negative', { maxQueued: -1 }, 'maxQueued'],
   ['shutdownTimeout NaN', { shutdownTimeout: NaN }, 'shutdownTimeout'],
-  ['shutdownTimeout a string', { shutdownTimeout: '10s' }, 'shutdownTimeout'],
+  ['shutdownTimeout an unknown unit', { shutdownTimeout: '10sec' }, 'shutdownTimeout'],
+  ['shutdownTimeout a negative string', { shutdownTimeout: '-1s' }, 'shutdownTimeout'],
   ['statusRoute without a param', { statusRoute: '/jobs' }, 'statusRoute'],
   ['statusRoute with two params', { statusRoute: '/jobs/:a/:b' }, 'statusRoute'],
   ['statusRoute true', { statusRoute: true }, 'statusRoute'],
   ['retention not an object', { retention: 5 }, 'retention'],
   ['unknown retention key', { retention: { ttl: 1, maxAge: 2 } }, 'retention.maxAge'],
   ['retention.ttl negative', { retention: { ttl: -1 } }, 'retention.ttl'],
+  ['retention.ttl an unknown unit', { retention: { ttl: '1y' } }, 'retention.ttl'],
+  ['retention.max a string', { retention: { max: '10' } }, 'retention.max'],
   ['retention.max not an integer', { retention: { max: 1.5 } }, 'retention.max'],
   ['jobs an array', { jobs: [] }, 'jobs'],
   ['job name invalid', { jobs: { 'bad name': handler } }, 'jobs["bad name"]'],
@@ -101,10 +114,25 @@ const INVALID: Array<[string, unknown, string]> = [
   ['job without handler', { jobs: { a: { retries: 1 } } }, 'jobs["a"].handler'],
   ['unknown job key', { jobs: { a: { handler, every: 1000 } } }, 'jobs["a"].every'],
   ['job timeout zero', { jobs: { a: { handler, timeout: 0 } } }, 'jobs["a"].timeout'],
+  ['job timeout zero ms', { jobs: { a: { handler, timeout: '0ms' } } }, 'jobs["a"].timeout'],
+  ['job backoff an unknown unit', { jobs: { a: { handler, backoff: '2 secs' } } }, 'jobs["a"].backoff'],
+  ['job retries a string', { jobs: { a: { handler, retries: '3' } } }, 'jobs["a"].retries'],
   ['container not a container', { container: {} }, 'container'],
   ['container null', { container: null }, 'container'],
   ['backend missing a method', { backend: { ...memoryBackend(), close: undefined } }, 'backend'],
-  ['backend null', { backend: null }, 'backend']
+  ['backend null', { backend: null }, 'backend'],
+  ['job exposeResult not a boolean', { jobs: { a: { handler, exposeResult: 'yes' } } }, 'jobs["a"].exposeResult'],
+  ['statusRoute object without path', { statusRoute: { cancel: true } }, 'statusRoute.path'],
+  ['statusRoute path without a param', { statusRoute: { path: '/jobs' } }, 'statusRoute.path'],
+  ['statusRoute cancel not a boolean', { statusRoute: { path: '/jobs/:id', cancel: 1 } }, 'statusRoute.cancel'],
+  ['statusRoute unknown key', { statusRoute: { path: '/jobs/:id', delete: true } }, 'statusRoute.delete'],
+  ['statusRoute true', { statusRoute: true }, 'statusRoute'],
+  ['idempotency a string', { idempotency: 'on' }, 'idempotency'],
+  ['idempotency header not a header name', { idempotency: { header: 'bad header' } }, 'idempotency.header'],
+  ['idempotency header empty', { idempotency: { header: '' } }, 'idempotency.header'],
+  ['idempotency ttl zero', { idempotency: { ttl: 0 } }, 'idempotency.ttl'],
+  ['idempotency ttl not a duration', { idempotency: { ttl: '1 week' } }, 'idempotency.ttl'],
+  ['idempotency unknown key', { idempotency: { headers: 'x' } }, 'idempotency.headers']
 ]
 
 t.test('invalid options reject register and ready with FST_BACKGROUND_INVALID_OPTION naming the path', async t => {
@@ -192,6 +220,68 @@ t.test('valid options: every duration string, defaults, Fastify register keys', 
     ['ms', 'every', 'idle'], ['s', 'every', 'idle'], ['m', 'every', 'idle'], ['h', 'every', 'idle'], ['d', 'every', 'idle'],
     ['rome', 'cron', 'idle'], ['secs', 'cron', 'paused'], ['worker', 'loop', 'idle']
   ])
+})
+
+/** [path, options with a duration at that path, where the checked settings hold it] */
+const DURATIONS: Array<[string, (value: unknown) => unknown, (settings: Settings) => number | undefined]> = [
+  ['tasks[0].every', value => ({ tasks: [every({ every: value })] }), settings => settings.tasks[0].every],
+  ['tasks[0].delay', value => ({ tasks: [every({ delay: value })] }), settings => settings.tasks[0].delay],
+  ['tasks[0].jitter', value => ({ tasks: [every({ jitter: value })] }), settings => settings.tasks[0].jitter],
+  ['tasks[0].timeout', value => ({ tasks: [every({ timeout: value })] }), settings => settings.tasks[0].timeout],
+  ['tasks[0].backoff', value => ({ tasks: [every({ backoff: value })] }), settings => settings.tasks[0].backoff],
+  ['tasks[0].delay', value => ({ tasks: [loop({ delay: value })] }), settings => settings.tasks[0].delay],
+  ['tasks[0].delay', value => ({ tasks: [cron({ delay: value })] }), settings => settings.tasks[0].delay],
+  ['jobs["a"].timeout', value => ({ jobs: { a: { handler, timeout: value } } }), settings => settings.jobs.get('a')?.timeout],
+  ['jobs["a"].backoff', value => ({ jobs: { a: { handler, backoff: value } } }), settings => settings.jobs.get('a')?.backoff],
+  ['shutdownTimeout', value => ({ shutdownTimeout: value }), settings => settings.shutdownTimeout],
+  ['retention.ttl', value => ({ retention: { ttl: value } }), settings => settings.retention.ttl]
+]
+
+t.test('every duration option takes a number of ms or a duration string, with the same checks and paths', async t => {
+  const day = 86_400_000
+  for (const [path, options, read] of DURATIONS) {
+    for (const [given, ms] of [[250, 250], ['250ms', 250], ['30s', 30_000], ['5m', 300_000], ['1h', 3_600_000], ['25d', 25 * day], [25 * day, 25 * day]] as const) {
+      t.equal(read(readSettings(options(given))), ms, `${path}: ${given}`)
+    }
+    for (const bad of ['5w', '0.5ms', '-1s', '30', -1, 1.5, true]) {
+      t.throws(() => readSettings(options(bad)), { code: 'FST_BACKGROUND_INVALID_OPTION', message: new RegExp(`^Invalid option ${path.replace(/[.[\]"]/g, '\\$&')}: must be a (positive )?number of ms or a duration such as '30s', got `) }, `${path}: ${String(bad)}`)
+    }
+  }
+  t.ok(25 * day > MAX_TIMER_MS)
+  const { app } = await buildApp(DURATIONS.reduce((options, [, make]) => ({ ...options, ...make('30s') as object }), {}) as any)
+  t.teardown(() => app.close())
+  await app.ready()
+})
+
+t.test('duration strings take effect: a task\'s delay, timeout and backoff, a job\'s timeout', async t => {
+  const day = 86_400_000
+  const attempts: number[] = []
+  const { app, clock } = await fakeApp(t, {
+    tasks: [
+      { name: 'late', every: '1s', delay: '25d', handler },
+      { name: 'slow', every: '1h', timeout: '30ms', retries: 1, backoff: '1s', handler: ctx => { attempts.push(Date.now() - T0); return ctx.sleep(60_000) } }
+    ],
+    jobs: { slow: { timeout: '30ms', handler: ctx => ctx.sleep(60_000) } }
+  })
+  await app.ready()
+  t.same(app.tasks.get('late')?.nextRunAt, new Date(T0 + 25 * day + 1000))
+  const run = app.tasks.trigger('slow')
+  const { id } = await app.background.enqueue('slow')
+  await clock.tickAsync(1060)
+  t.match(await run, { status: 'timeout', error: 'Timed out after 30 ms' })
+  t.same(attempts, [0, 1030], 'the retry waited the backoff after the first attempt timed out')
+  t.match(await app.background.status(id), { status: 'failed', error: 'Timed out after 30 ms' })
+})
+
+t.test('shutdownTimeout as a string: close waits that long for running work, then aborts it', async t => {
+  const { app, clock } = await fakeApp(t, { shutdownTimeout: '5s' })
+  await app.ready()
+  let abortedAt: number | undefined
+  const { id } = await app.background.enqueue(async ctx => { await ctx.sleep(60_000); abortedAt = Date.now() - T0 })
+  const closedIn = await closeTicking(app, clock, 10)
+  t.equal(abortedAt, 5000)
+  t.ok(closedIn >= 5000 && closedIn < 5100, `close took ${closedIn} ms`)
+  t.match(await app.background.status(id), { status: 'cancelled' })
 })
 
 t.test('null and undefined options mean the defaults', async t => {
@@ -300,4 +390,8 @@ t.test('a backend may refuse task options, at registration and in add', async t 
   t.teardown(() => app.close())
   t.throws(() => app.tasks.add(every({ name: 'b', delay: 5 }) as any), { message: 'Invalid option task.delay: is not supported by this backend' })
   t.ok(app.tasks.add(every({ name: 'b' }) as any))
+})
+
+t.test('retention: null is refused', async t => {
+  await t.rejects(buildApp({ retention: null as any }), { code: 'FST_BACKGROUND_INVALID_OPTION', message: /retention/ })
 })

@@ -2,7 +2,7 @@ import { test } from 'tap'
 import Fastify from 'fastify'
 import fastifyBackground from '../lib/index'
 import { buildApp, logCapture } from './helpers/app'
-import { gate, UUID } from './helpers/jobs'
+import { gate, until, UUID } from './helpers/jobs'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
@@ -27,7 +27,7 @@ test('statusRoute: Location and statusUrl point at a GET route that answers the 
   await app.background.drain()
 
   const done = (await app.inject(statusUrl)).json()
-  t.same(Object.keys(done).sort(), ['enqueuedAt', 'finishedAt', 'id', 'name', 'startedAt', 'status'])
+  t.same(Object.keys(done).sort(), ['attempt', 'enqueuedAt', 'finishedAt', 'id', 'name', 'startedAt', 'status'])
   t.match(done, { id, name: 'work', status: 'succeeded', enqueuedAt: ISO, startedAt: ISO, finishedAt: ISO })
 
   const secret = await app.inject({ method: 'POST', url: '/secret' })
@@ -45,7 +45,7 @@ test('statusRoute: a failed job shows its message only, never the stack', async 
   await app.background.drain()
   const status = await app.inject(response.headers.location as string)
   t.equal(status.statusCode, 200)
-  t.same(Object.keys(status.json()).sort(), ['enqueuedAt', 'error', 'finishedAt', 'id', 'name', 'startedAt', 'status'])
+  t.same(Object.keys(status.json()).sort(), ['attempt', 'enqueuedAt', 'error', 'finishedAt', 'id', 'name', 'startedAt', 'status'])
   t.match(status.json(), { status: 'failed', error: 'it broke' })
   t.notMatch(status.body, /\bat\b.*\.ts/)
 })
@@ -130,4 +130,74 @@ test('without statusRoute, no status route exists', async t => {
   await app.background.drain()
   t.equal((await app.inject(`/jobs/${id}`)).statusCode, 404)
   t.equal(app.hasRoute({ method: 'GET', url: '/jobs/:id' }), false)
+})
+
+test('the status route shows progress and attempt, the result only with exposeResult, and Retry-After while queued or running', async t => {
+  const release = gate()
+  const { app } = await buildApp({
+    statusRoute: '/jobs/:id',
+    concurrency: 1,
+    jobs: {
+      shown: { exposeResult: true, handler: async ctx => { await ctx.progress({ done: 3 }); await release.promise; return { url: '/r/1' } } },
+      hidden: async ctx => { await ctx.progress(100); return { token: 'secret' } }
+    }
+  })
+  t.teardown(() => app.close())
+  await app.ready()
+  const shown = await app.background.enqueue('shown')
+  const hidden = await app.background.enqueue('hidden')
+  await until(async () => (await app.background.status(shown.id))?.progress !== undefined)
+  const running = await app.inject(`/jobs/${shown.id}`)
+  t.equal(running.headers['retry-after'], '1')
+  t.match(running.json(), { status: 'running', attempt: 1, progress: { done: 3 } })
+  const queued = await app.inject(`/jobs/${hidden.id}`)
+  t.equal(queued.headers['retry-after'], '1')
+  t.equal(queued.json().status, 'queued')
+  release.open()
+  await app.background.drain()
+  const done = await app.inject(`/jobs/${shown.id}`)
+  t.equal(done.headers['retry-after'], undefined, 'no Retry-After once it has ended')
+  t.same(done.json().result, { url: '/r/1' })
+  const secret = await app.inject(`/jobs/${hidden.id}`)
+  t.equal(secret.json().progress, 100)
+  t.notOk('result' in secret.json(), 'a result is not shown unless the job exposes it')
+  t.notOk(secret.body.includes('secret'))
+  t.same((await app.background.status(hidden.id))?.result, { token: 'secret' }, 'status(id) has it')
+})
+
+test('statusRoute { path, cancel: true }: DELETE cancels (200), 404 for an unknown id, 409 for a job that has ended', async t => {
+  const release = gate()
+  const { app } = await buildApp({
+    statusRoute: { path: '/jobs/:id', cancel: true },
+    concurrency: 1,
+    jobs: { slow: ctx => new Promise<void>(resolve => ctx.signal.addEventListener('abort', () => resolve())), quick: () => release.promise }
+  })
+  t.teardown(() => app.close())
+  await app.ready()
+  const running = await app.background.enqueue('slow')
+  const queued = await app.background.enqueue('quick')
+  await until(async () => (await app.background.status(running.id))?.status === 'running')
+  const cancelQueued = await app.inject({ method: 'DELETE', url: `/jobs/${queued.id}` })
+  t.equal(cancelQueued.statusCode, 200)
+  t.match(cancelQueued.json(), { id: queued.id, status: 'cancelled' })
+  const cancelRunning = await app.inject({ method: 'DELETE', url: `/jobs/${running.id}` })
+  t.equal(cancelRunning.statusCode, 200)
+  t.match(cancelRunning.json(), { id: running.id, status: 'cancelled', error: /cancelled on request/ })
+  const again = await app.inject({ method: 'DELETE', url: `/jobs/${running.id}` })
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'FST_BACKGROUND_JOB_FINISHED')
+  const unknown = await app.inject({ method: 'DELETE', url: '/jobs/nope' })
+  t.equal(unknown.statusCode, 404)
+  t.equal(unknown.json().code, 'FST_BACKGROUND_JOB_NOT_FOUND')
+  const accepted = await app.inject({ method: 'GET', url: `/jobs/${queued.id}` })
+  t.equal(accepted.statusCode, 200, 'the GET route is there too')
+})
+
+test('the string form of statusRoute adds no DELETE', async t => {
+  const { app } = await buildApp({ statusRoute: '/jobs/:id' })
+  t.teardown(() => app.close())
+  const { id } = await app.background.enqueue(() => {})
+  const reply = await app.inject({ method: 'DELETE', url: `/jobs/${id}` })
+  t.equal(reply.statusCode, 404)
+  t.match(reply.json().message, /Route DELETE:\/jobs\/.* not found/)
 })

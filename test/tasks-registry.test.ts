@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createContainer, asFunction } from 'awilix'
-import { memoryBackend } from '../lib/backends/memory'
-import type { Backend, ScheduledTask } from '../lib/index'
+import { memoryBackend } from '../lib/backends/memory/backend'
+import type { BackendAdapter } from '../lib/backends/backend'
+import type { ScheduledTask } from '../lib/core/model'
 import type { TaskContext } from '../lib/types'
 import { LEVEL, linesWith } from './helpers/app'
 import { closeTicking, deferred, fakeApp, guardUnhandled, T0 } from './helpers/tasks'
@@ -234,6 +235,27 @@ t.test('enabled: false registers the task paused; resume starts it (before ready
   t.same(starts, [['early', 0], ['early', 2000], ['early', 4000], ['off', 4000]])
 })
 
+t.test('pause before ready: at ready the task stays paused; resume starts it', async t => {
+  const starts: string[] = []
+  const { app, clock } = await fakeApp(t, {
+    tasks: [
+      { name: 'a', every: 1000, handler: ctx => { starts.push(ctx.name) } },
+      { name: 'worker', loop: true, handler: ctx => { starts.push(ctx.name); return untilAborted(ctx) } }
+    ]
+  })
+  t.equal(app.tasks.pause('a'), true)
+  t.equal(app.tasks.pause('worker'), true)
+  t.match(app.tasks.list(), [{ state: 'paused' }, { state: 'paused' }])
+  await app.ready()
+  await clock.tickAsync(5000)
+  t.same(starts, [])
+  t.match(app.tasks.list(), [{ state: 'paused', nextRunAt: null }, { state: 'paused', nextRunAt: null }])
+  app.tasks.resume('a')
+  app.tasks.resume('worker')
+  await clock.tickAsync(0)
+  t.same(starts, ['a', 'worker'])
+})
+
 t.test('states: idle, running, paused, stopped', async t => {
   const gate = deferred()
   const { app, clock } = await fakeApp(t, { tasks: [{ name: 'a', every: 1000, handler: () => gate.promise }] })
@@ -252,10 +274,61 @@ t.test('states: idle, running, paused, stopped', async t => {
   t.equal(app.tasks.get('a')?.state, 'stopped')
 })
 
+t.test('a paused every task can be triggered: running while that run lasts, then paused again; its schedule stays paused', async t => {
+  const gate = deferred()
+  const starts: number[] = []
+  const { app, clock } = await fakeApp(t, {
+    tasks: [{ name: 'a', every: 1000, handler: async () => { starts.push(Date.now() - T0); await gate.promise } }]
+  })
+  await app.ready()
+  app.tasks.pause('a')
+  const run = app.tasks.trigger('a')
+  t.match(app.tasks.get('a'), { state: 'running', running: 1, nextRunAt: null })
+  t.match(await app.tasks.trigger('a'), { status: 'skipped' }, "overlap 'skip': a second trigger while the first one runs")
+  await clock.tickAsync(5000)
+  t.same(starts, [0], 'no due time fired while the triggered run lasted')
+  gate.resolve()
+  t.match(await run, { status: 'succeeded', durationMs: 5000 })
+  t.match(app.tasks.get('a'), { state: 'paused', running: 0, runs: 1, skips: 0, nextRunAt: null })
+  await clock.tickAsync(5000)
+  t.same(starts, [0], 'the trigger did not resume the schedule')
+})
+
+t.test('a paused loop cannot be triggered: FST_BACKGROUND_TASK_PAUSED, nothing starts, resume does', async t => {
+  const starts: string[] = []
+  const handler = (ctx: TaskContext): Promise<void> => { starts.push(ctx.name); return untilAborted(ctx) }
+  const { app, clock } = await fakeApp(t, {
+    tasks: [{ name: 'worker', loop: true, handler }, { name: 'off', loop: true, enabled: false, handler }]
+  })
+  await t.rejects(app.tasks.trigger('off'), { code: 'FST_BACKGROUND_NOT_READY' }, 'before ready, not ready comes first')
+  await app.ready()
+  await clock.tickAsync(0)
+  app.tasks.pause('worker')
+  await clock.tickAsync(0)
+  for (const name of ['worker', 'off']) {
+    await t.rejects(app.tasks.trigger(name), {
+      code: 'FST_BACKGROUND_TASK_PAUSED',
+      statusCode: 409,
+      message: `Task ${name} is a paused loop, which cannot be triggered: resume it instead`
+    })
+  }
+  await clock.tickAsync(10_000)
+  t.same(starts, ['worker'])
+  t.match(app.tasks.list(), [{ state: 'paused', running: 0, runs: 1 }, { state: 'paused', running: 0, runs: 0 }])
+  app.tasks.resume('worker')
+  await clock.tickAsync(0)
+  t.same(starts, ['worker', 'worker'])
+  t.match(app.tasks.get('worker'), { state: 'running', running: 1 })
+  await closeTicking(app, clock)
+  await t.rejects(app.tasks.trigger('worker'), { code: 'FST_BACKGROUND_CLOSING' }, 'a stopped loop: closing')
+  await t.rejects(app.tasks.trigger('off'), { code: 'FST_BACKGROUND_CLOSING' }, 'a stopped paused loop: closing')
+  t.equal(await app.tasks.remove('off'), true, 'removing a stopped task is harmless')
+})
+
 t.test('a backend that fires a paused or stopped task gets a skipped result, not a run', async t => {
   let fired: ScheduledTask | undefined
   const base = memoryBackend()
-  const backend: Backend = { ...base, schedule: task => { fired = task; base.schedule(task) } }
+  const backend: BackendAdapter = { ...base, schedule: task => { fired = task; base.schedule(task) } }
   let runs = 0
   const { app, clock } = await fakeApp(t, { backend, tasks: [{ name: 'a', every: 1000, handler: () => { runs++ } }] })
   await app.ready()

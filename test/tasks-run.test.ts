@@ -2,7 +2,7 @@ import t from 'tap'
 import { tracingChannel } from 'node:diagnostics_channel'
 import { runInNewContext } from 'node:vm'
 import Fastify from 'fastify'
-import { asClass, asValue, createContainer, type AwilixContainer } from 'awilix'
+import { asClass, asFunction, asValue, createContainer, type AwilixContainer } from 'awilix'
 import { fastifyAwilixPlugin } from '@fastify/awilix'
 import fastifyBackground from '../lib/index'
 import type { TaskContext } from '../lib/types'
@@ -405,4 +405,22 @@ t.test('container: otherwise a new container, never shared between apps', async 
   await app.register(fastifyBackground)
   t.type(first.app.background.container.createScope, 'function')
   t.not(first.app.background.container, app.background.container)
+})
+
+t.test('a run removed while its failed attempt disposes its scope ends cancelled, announcing no retry', async t => {
+  guardUnhandled(t)
+  const container = createContainer()
+  container.register('slowToClose', asFunction(() => ({})).scoped().disposer(() => new Promise(resolve => setTimeout(resolve, 1000))))
+  const { app, lines, clock } = await fakeApp(t, {
+    container,
+    tasks: [{ name: 'a', every: '1h', retries: 1, backoff: 60_000, handler: ctx => { t.ok(ctx.cradle.slowToClose); throw new Error('x') } }]
+  })
+  await app.ready()
+  const run = app.tasks.trigger('a')
+  await clock.tickAsync(10)
+  const removed = app.tasks.remove('a')
+  await clock.tickAsync(1000)
+  t.equal(await removed, true)
+  t.match(await run, { status: 'cancelled' })
+  t.same(linesWith(lines, 'retrying', LEVEL.warn), [], 'no retry is announced')
 })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { LoopBackoff } from '../lib/loop-backoff'
-import type { TaskSpec } from '../lib/options'
-import { scheduleOf } from '../lib/schedule'
+import { LoopBackoff } from '../lib/tasks/loop-backoff'
+import type { TaskSpec } from '../lib/core/model'
+import { scheduleOf } from '../lib/tasks/schedule'
 import type { TaskContext } from '../lib/types'
 import { fakeApp, guardUnhandled, T0 } from './helpers/tasks'
 

@@ -8,6 +8,9 @@ import fastifyBackground, {
   type FastifyBackgroundOptions,
   type JobContext,
   type JobStats,
+  type Enqueued,
+  type JobListQuery,
+  type JobProgress,
   type JobStatus,
   type RunResult,
   type TaskContext,
@@ -37,6 +40,9 @@ app.register(fastifyBackground, {
     'report.build': async (ctx) => {
       expectType<string>(ctx.id)
       expectType<AbortSignal>(ctx.signal)
+      expectType<Promise<void>>(ctx.progress(50))
+      expectType<Promise<void>>(ctx.progress({ step: 2, of: 3 }))
+      expectError(ctx.progress('half'))
     },
     'mail.send': { handler: async () => {}, retries: 3, backoff: 500, timeout: 10_000 }
   },
@@ -57,6 +63,22 @@ expectNotAssignable<TaskDefinition>({ name: 'x', loop: true, timeout: 10, handle
 expectNotAssignable<TaskDefinition>({ name: 'x', every: '1s', overlap: 'queue', handler: () => {} })
 expectAssignable<FastifyBackgroundOptions>({ tasks: [{ name: 'x', cron: '*/5 * * * * *', handler: () => {} }] })
 
+// Every duration takes a number of ms or a duration string; counts take numbers only.
+expectAssignable<FastifyBackgroundOptions>({
+  shutdownTimeout: '5s',
+  retention: { ttl: '1h', max: 10 },
+  jobs: { a: { handler: () => {}, timeout: '30s', backoff: '250ms' } },
+  tasks: [
+    { name: 'x', every: '1m', delay: '25d', jitter: '1s', timeout: '30s', backoff: '5m', handler: () => {} },
+    { name: 'y', loop: true, delay: '1s', handler: () => {} }
+  ]
+})
+expectNotAssignable<FastifyBackgroundOptions>({ shutdownTimeout: '5 seconds' })
+expectNotAssignable<FastifyBackgroundOptions>({ maxQueued: '10' })
+expectNotAssignable<FastifyBackgroundOptions>({ retention: { max: '10' } })
+expectNotAssignable<FastifyBackgroundOptions>({ jobs: { a: { handler: () => {}, retries: '3' } } })
+expectNotAssignable<TaskDefinition>({ name: 'x', every: '1s', retries: '1', handler: () => {} })
+
 // The task context.
 const taskHandler = (ctx: TaskContext): void => {
   expectType<string>(ctx.name)
@@ -68,6 +90,10 @@ const taskHandler = (ctx: TaskContext): void => {
   expectType<FastifyInstance>(ctx.app)
   expectType<Promise<void>>(ctx.sleep(10))
   expectType<{ now: () => Date }>(ctx.cradle.clock)
+  // Once declared, the cradle has exactly the declared names: a misspelt one does not compile.
+  expectError(ctx.cradle.clok)
+  expectType<{ now: () => Date }>(ctx.scope.cradle.clock)
+  expectType<{ now: () => Date }>(ctx.scope.resolve('clock'))
   expectAssignable<AwilixContainer>(ctx.scope)
 }
 expectAssignable<TaskDefinition>({ name: 't', every: '1m', handler: taskHandler })
@@ -101,8 +127,22 @@ expectType<string | undefined>(result.error)
 
 // app.background
 expectType<Background>(app.background)
-expectType<Promise<{ id: string }>>(app.background.enqueue('report.build', { id: 1 }))
-expectType<Promise<{ id: string }>>(app.background.enqueue(async () => {}, { name: 'label' }))
+// enqueue resolves { id }, with duplicate: true when a key matched a job already queued or running.
+expectType<Promise<Enqueued>>(app.background.enqueue('report.build', { id: 1 }))
+expectType<Promise<Enqueued>>(app.background.enqueue(async () => {}, { name: 'label' }))
+expectAssignable<{ id: string, duplicate?: true }>({} as Enqueued)
+expectType<Promise<Enqueued>>(app.background.enqueue('report.build', { id: 1 }, { delay: '5m', priority: 3, key: 'account-1' }))
+expectType<Promise<Enqueued>>(app.background.enqueue(async () => {}, { name: 'x', runAt: new Date(), priority: 0 }))
+expectError(app.background.enqueue('report.build', {}, { priority: 'high' }))
+expectError(app.background.enqueue('report.build', {}, { delay: '5 minutes' }))
+expectError(app.background.enqueue('report.build', {}, { runAt: '2026-01-01' }))
+expectError(app.background.enqueue('report.build', {}, { name: 'named jobs have their name' }))
+expectType<Promise<boolean>>(app.background.cancel('id'))
+expectType<Promise<boolean>>(app.background.retry('id'))
+expectType<Promise<JobStatus[]>>(app.background.list())
+expectType<Promise<JobStatus[]>>(app.background.list({ status: 'failed', limit: 10, offset: 20 }))
+expectError(app.background.list({ status: 'done' }))
+expectAssignable<JobListQuery>({ status: 'queued' })
 expectType<Promise<JobStatus | undefined>>(app.background.status('id'))
 expectType<Promise<void>>(app.background.drain())
 expectType<Promise<JobStats>>(app.background.stats())
@@ -110,12 +150,17 @@ expectAssignable<AwilixContainer>(app.background.container)
 const status = {} as JobStatus
 expectType<'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'>(status.status)
 expectType<Date | undefined>(status.startedAt)
+expectType<number | undefined>(status.attempt)
+expectType<JobProgress | undefined>(status.progress)
+expectType<unknown>(status.result)
+expectType<Date | undefined>(status.runAt)
 
 // reply.accepted returns the reply, in all three forms.
 app.post('/r', async (_request, reply) => {
   expectType<FastifyReply>(reply.accepted())
   expectAssignable<FastifyReply>(reply.accepted(async (ctx) => { expectType<string>(ctx.id) }, { name: 'x', body: { ok: true }, headers: { 'x-a': '1' } }))
   expectAssignable<FastifyReply>(reply.accepted('report.build', { id: 1 }, { body: 'accepted' }))
+  expectAssignable<FastifyReply>(reply.accepted('report.build', { id: 1 }, { delay: 1000, priority: 1, key: 'k', headers: { 'x-a': '1' } }))
   expectError(reply.accepted(42))
   return reply.accepted('report.build')
 })
@@ -127,3 +172,19 @@ expectType<'FST_BACKGROUND_CLOSING'>(new errors.ClosingError().code)
 expectType<'FST_BACKGROUND_UNKNOWN_JOB'>(new errors.UnknownJobError('x').code)
 expectType<'FST_BACKGROUND_NOT_DURABLE'>(new errors.NotDurableError().code)
 expectType<'FST_BACKGROUND_INVALID_DATA'>(new errors.InvalidDataError('a', 'b').code)
+expectType<'FST_BACKGROUND_TASK_PAUSED'>(new errors.TaskPausedError('worker').code)
+expectType<'FST_BACKGROUND_JOB_FINISHED'>(new errors.JobFinishedError('succeeded').code)
+expectType<'FST_BACKGROUND_IDEMPOTENCY_MISMATCH'>(new errors.IdempotencyMismatchError().code)
+expectType<'FST_BACKGROUND_IDEMPOTENCY_IN_PROGRESS'>(new errors.IdempotencyInProgressError().code)
+expectType<'FST_BACKGROUND_INVALID_IDEMPOTENCY_KEY'>(new errors.InvalidIdempotencyKeyError('idempotency-key').code)
+expectType<'FST_BACKGROUND_ATTEMPT_ENDED'>(new errors.AttemptEndedError('job').code)
+
+// Job control options at registration.
+app.register(fastifyBackground, {
+  statusRoute: { path: '/jobs/:id', cancel: true },
+  idempotency: { header: 'x-request-id', ttl: '1d' },
+  jobs: { 'report.build': { handler: async () => ({ url: '/r.pdf' }), exposeResult: true } }
+})
+app.register(fastifyBackground, { idempotency: true })
+expectError(app.register(fastifyBackground, { idempotency: { header: 1 } }))
+expectError(app.register(fastifyBackground, { statusRoute: { cancel: true } }))

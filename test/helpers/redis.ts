@@ -1,5 +1,7 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { bullmqBackend, type BullmqBackendOptions } from '../../lib/bullmq'
 import type { FastifyBackgroundOptions } from '../../lib/types'
@@ -61,4 +63,35 @@ export async function until (check: () => boolean | Promise<boolean>, timeoutMs 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
+}
+
+/** A replica run as a process of its own (test/fixtures/replica.ts), with the lines it printed. */
+export interface Replica {
+  child: ChildProcess
+  lines: string[]
+}
+
+/** Starts test/fixtures/replica.ts with `env` (see there), `nodeArgs` before the script. */
+export function startReplica (env: Record<string, string>, nodeArgs: string[] = []): Replica {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(__dirname, '..', 'fixtures', 'replica.ts')], {
+    // The replicas run the code through tsx, whose source maps do not merge with tap's coverage:
+    // they are the system under test here, not code under coverage.
+    env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', REDIS_URL, ...env },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const lines: string[] = []
+  let rest = ''
+  child.stdout?.on('data', chunk => {
+    const parts = (rest + String(chunk)).split('\n')
+    rest = parts.pop() as string
+    lines.push(...parts)
+  })
+  return { child, lines }
+}
+
+export async function stopReplica (replica: Replica, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (replica.child.exitCode !== null || replica.child.signalCode !== null) return
+  const exited = once(replica.child, 'exit')
+  replica.child.kill(signal)
+  await exited
 }

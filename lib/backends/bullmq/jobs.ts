@@ -1,0 +1,221 @@
+import { UnrecoverableError, type Job, type Queue } from 'bullmq'
+import type { BackendHost } from '../backend'
+import { CancelledError, InvalidDataError, NotDurableError, UnavailableError } from '../../core/errors'
+import { describeError } from '../../core/failure'
+import { jsonProblem } from '../../core/json'
+import type { Enqueued, IdempotencyRecord, JobBackend, JobQuery, JobRequest, Outcome, RefusalReason } from '../../core/model'
+import { CANCELLED_ON_REQUEST, newId } from '../../core/run'
+import { sleep } from '../../core/timers'
+import { Admission } from '../../jobs/admission'
+import type { JobStats, JobStatus } from '../../types'
+import { IdempotencyClaims } from './idempotency-claims'
+import { JobAttempt } from './job-attempt'
+import { JobCancels } from './job-cancels'
+import { JobReads } from './job-reads'
+import type { RedisErrors } from './outage'
+import { clientWith } from './scripts'
+import type { Workers } from './workers'
+
+// Named jobs as durable BullMQ jobs in one queue: any replica enqueues them, runs them, answers
+// their status and the fleet's counts, and controls them (cancel, retry, list).
+
+const DRAIN_POLL_MS = 50
+const QUEUED_STATES = ['waiting', 'delayed', 'prioritized'] as const
+/** A cancel mark is kept at least this long, even when statuses are not kept. */
+const MIN_MARK_MS = 60_000
+
+const SCRIPTS = { fbgCount: { keys: 1, lua: "return redis.call('INCR', KEYS[1])" } }
+
+export class NamedJobs implements JobBackend {
+  readonly #admission: Admission
+  readonly #reads: JobReads
+  readonly #cancels: JobCancels
+  readonly #claims: IdempotencyClaims
+
+  constructor (
+    private readonly queue: Queue,
+    private readonly host: BackendHost,
+    private readonly workers: Workers,
+    private readonly errors: RedisErrors
+  ) {
+    this.#admission = new Admission(host.settings.maxQueued, reason => this.countRefusal(reason))
+    this.#reads = new JobReads(queue)
+    this.#cancels = new JobCancels(queue, Math.max(host.settings.retention.ttl, MIN_MARK_MS), errors)
+    this.#claims = new IdempotencyClaims(queue)
+  }
+
+  /** onReady: this replica runs jobs from now on, if it declares any. */
+  start (): void {
+    if (this.host.settings.jobs.size > 0) this.workers.start(this.queue.name, job => this.process(job))
+  }
+
+  /** preClose: every job asked for from now on is refused. */
+  stopAccepting (): void {
+    this.#admission.close()
+  }
+
+  async enqueue (request: JobRequest): Promise<Enqueued> {
+    if (!request.named) throw new NotDurableError()
+    this.#admission.assertOpen()
+    const problem = jsonProblem(request.data)
+    if (problem !== undefined) throw new InvalidDataError(JSON.stringify(request.name), problem)
+    this.#admission.assertRoom(await this.redis(async () => sum(await this.queue.getJobCounts(...QUEUED_STATES))))
+    const id = request.id ?? newId()
+    const { retries, backoff } = request.spec
+    const { runAt, priority, key } = request.placement
+    const keep = this.keep()
+    const job = await this.redis(() => this.queue.add(request.name, request.data, {
+      jobId: id,
+      attempts: retries + 1,
+      backoff: { type: 'exponential', delay: backoff },
+      delay: Math.max(0, runAt - Date.now()),
+      priority,
+      // BullMQ keeps the key while the job is queued (delayed included) or running, and frees it when it ends.
+      deduplication: key === undefined ? undefined : { id: JSON.stringify([request.name, key]) },
+      removeOnComplete: keep,
+      removeOnFail: keep
+    }))
+    if (job.id === id) return { id, duplicate: false, status: 'queued' }
+    // BullMQ answered the job that holds the key; it may just have ended and gone since.
+    const same = await this.status(job.id as string)
+    /* c8 ignore next -- a job that ended and was removed between the two calls */
+    return { id: job.id as string, duplicate: true, status: same?.status ?? 'succeeded' }
+  }
+
+  status (id: string): Promise<JobStatus | undefined> {
+    return this.redis(() => this.#reads.status(id))
+  }
+
+  list (query: JobQuery): Promise<JobStatus[]> {
+    return this.redis(() => this.#reads.list(query))
+  }
+
+  /** From any replica: a queued job is dropped by the worker that takes it; a running one is aborted by its replica. */
+  async cancel (id: string): Promise<boolean> {
+    const found = await this.redis(() => this.#cancels.mark(id))
+    if (found === 'queued') return true
+    if (found !== 'running') return false
+    await this.#cancels.settled(async () => isFinished(await this.status(id)))
+    // Cancelled, or still running past the wait (its replica is gone: whichever replica takes the
+    // job over drops it), or gone (no status kept): all but a job that succeeded first.
+    return (await this.status(id))?.status !== 'succeeded'
+  }
+
+  async retry (id: string): Promise<boolean> {
+    const status = await this.status(id)
+    if (status?.status !== 'failed' && status?.status !== 'cancelled') return false
+    await this.redis(async () => {
+      await this.#cancels.unmark(id)
+      const job = await this.queue.getJob(id)
+      // A job cancelled while queued is still queued: without its mark, it simply runs.
+      if (await job?.isFailed() === true) await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
+    })
+    return true
+  }
+
+  claim (scope: string, key: string, record: IdempotencyRecord, ttlMs: number): Promise<IdempotencyRecord | undefined> {
+    return this.redis(() => this.#claims.claim(scope, key, record, ttlMs))
+  }
+
+  release (scope: string, key: string): Promise<void> {
+    return this.redis(() => this.#claims.release(scope, key))
+  }
+
+  async stats (): Promise<JobStats> {
+    return this.redis(async () => {
+      const client = await this.queue.backend.client
+      const [counts, succeeded, failed, rejected] = await Promise.all([
+        this.queue.getJobCounts(...QUEUED_STATES, 'active'),
+        this.queue.getMetrics('completed', 0, 0),
+        this.queue.getMetrics('failed', 0, 0),
+        client.get(this.queue.toKey('rejected'))
+      ])
+      const { active, ...queued } = counts
+      return { queued: sum(queued), running: active, succeeded: succeeded.meta.count, failed: failed.meta.count, rejected: Number(rejected) }
+    })
+  }
+
+  /** Resolves when no job is queued or running anywhere in the fleet. */
+  async drain (): Promise<void> {
+    while (sum(await this.redis(() => this.queue.getJobCounts(...QUEUED_STATES, 'active'))) > 0) await sleep(DRAIN_POLL_MS)
+  }
+
+  private async process (job: Job): Promise<unknown> {
+    const spec = this.host.settings.jobs.get(job.name)
+    if (spec === undefined) throw new UnrecoverableError(`No job named ${JSON.stringify(job.name)} is declared on the replica that took it`)
+    const id = job.id as string
+    // Cancelled while it waited: it never starts. UnrecoverableError: BullMQ fails it without a retry.
+    if (await this.#cancels.marked(id)) throw new UnrecoverableError(CANCELLED)
+    const attempt = new JobAttempt(this.host, job, spec)
+    this.host.runner.events.jobStarted(job.name, Date.now() - job.timestamp - job.delay)
+    const unwatch = this.#cancels.watch(id, () => attempt.cancel())
+    let outcome: Outcome
+    try {
+      outcome = await this.workers.track(job, attempt.run(), () => attempt.abandon())
+    } finally {
+      unwatch()
+    }
+    if (outcome.status === 'cancelled' || await this.#cancels.marked(id)) return this.ended(job, 'cancelled', () => { throw new UnrecoverableError(CANCELLED) })
+    if (outcome.status === 'succeeded') return this.ended(job, 'succeeded', () => this.keptResult(attempt, outcome.result))
+    if (attempt.number <= spec.retries) {
+      attempt.warn('job attempt failed; BullMQ retries it')
+      throw new Error(outcome.error)
+    }
+    return this.ended(job, 'failed', () => { throw new Error(outcome.error) })
+  }
+
+  /** The job's last attempt ended `status`: told to the metrics and the idempotency claim, then `finish` answers BullMQ. */
+  private ended (job: Job, status: 'succeeded' | 'failed' | 'cancelled', finish: () => unknown): unknown {
+    // BullMQ sets processedOn as it hands the job to the processor.
+    this.host.runner.events.jobEnded(job.name, status, Date.now() - (job.processedOn as number))
+    const idempotency = this.host.settings.idempotency
+    if (idempotency !== false) {
+      this.#claims.settle(job.id as string, idempotency.ttl).catch(error => this.errors.report(error, 'an idempotency key could not be kept in Redis'))
+    }
+    return finish()
+  }
+
+  /** What BullMQ keeps as the job's return value: the result, if JSON carries it; one it cannot is dropped, and said so. */
+  private keptResult (attempt: JobAttempt, result: unknown): unknown {
+    if (result === undefined) return undefined
+    const problem = jsonProblem(result, 'result')
+    if (problem === undefined) return result
+    attempt.warn('job result dropped: JSON cannot carry it', { problem })
+    return undefined
+  }
+
+  /** Finished jobs kept as `retention` says: BullMQ counts the age in seconds. */
+  private keep (): { age: number, count: number } | true {
+    const { ttl, max } = this.host.settings.retention
+    return ttl === 0 || max === 0 ? true : { age: Math.ceil(ttl / 1000), count: max }
+  }
+
+  /** A refusal counts in the fleet's `stats().rejected`, kept in Redis. */
+  private countRefusal (reason: RefusalReason): void {
+    this.host.runner.events.jobRefused(reason)
+    clientWith(this.queue, SCRIPTS)
+      .then(client => client.runCommand('fbgCount', [this.queue.toKey('rejected')]))
+      .catch(error => this.errors.report(error, 'a refused job could not be counted in Redis'))
+  }
+
+  /** Runs a Redis call; a failure becomes FST_BACKGROUND_UNAVAILABLE (503). */
+  private async redis<T> (call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (error) {
+      this.errors.report(error as Error, 'a call to Redis for background jobs failed')
+      this.host.runner.events.jobRefused('unavailable')
+      throw new UnavailableError(describeError(error))
+    }
+  }
+}
+
+const CANCELLED = new CancelledError(CANCELLED_ON_REQUEST).message
+
+function isFinished (status: JobStatus | undefined): boolean {
+  return status === undefined || (status.status !== 'queued' && status.status !== 'running')
+}
+
+function sum (counts: Record<string, number>): number {
+  return Object.values(counts).reduce((total, count) => total + count, 0)
+}

@@ -1,0 +1,59 @@
+import type { Enqueued, JobRequest, ProgressSink, RunHost } from '../../core/model'
+import { newId } from '../../core/run'
+import { JobRun } from '../../jobs/job-run'
+import type { JobProgress, JobState } from '../../types'
+import type { HeapItem } from './heap'
+
+const STORED = Promise.resolve()
+
+/** An in-process job while it is queued or running: its status, its place in line, and the run that executes it. */
+export class JobRecord implements HeapItem, Enqueued, ProgressSink {
+  status: JobState = 'queued'
+  readonly enqueuedAt = Date.now()
+  startedAt: number | undefined
+  finishedAt: number | undefined
+  error: string | undefined
+  /** The last attempt started, 1-based; 0 before the first. */
+  attempt = 0
+  /** ms since the epoch from which it may start: its delay, its runAt, or its next attempt's backoff. */
+  runAt: number
+  progress: JobProgress | undefined
+  result: unknown
+  heapIndex = -1
+  /** Settles when the attempt in progress has ended; undefined while none runs. */
+  attemptEnd: Promise<void> | undefined
+  readonly run: JobRun
+
+  constructor (host: RunHost, readonly request: JobRequest, readonly seq: number, id = request.id ?? newId()) {
+    this.run = new JobRun(host, request, id, this)
+    this.runAt = request.placement.runAt
+  }
+
+  /** A getter, not a field: one word less in every queued job. */
+  get duplicate (): false {
+    return false
+  }
+
+  get id (): string {
+    return this.run.id
+  }
+
+  get name (): string {
+    return this.run.name
+  }
+
+  get priority (): number {
+    return this.request.placement.priority
+  }
+
+  /** The key that makes it unique among queued and running jobs: its name and `key`, or undefined. */
+  get uniqueKey (): string | undefined {
+    const key = this.request.placement.key
+    return key === undefined ? undefined : `${this.request.name}\n${key}`
+  }
+
+  storeProgress (value: JobProgress): Promise<void> {
+    this.progress = value
+    return STORED
+  }
+}

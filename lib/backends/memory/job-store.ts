@@ -1,0 +1,163 @@
+import type { JobQuery, JobRequest } from '../../core/model'
+import { jobStatus } from '../../jobs/job-status'
+import type { JobProgress, JobState, JobStatus } from '../../types'
+import type { JobRecord } from './job-record'
+
+/** A finished job as the store keeps it. */
+export interface FinishedJob {
+  readonly id: string
+  readonly finishedAt: number
+  /** What `retry()` queues again: kept for failed and cancelled jobs only (see `finish`). */
+  readonly request: JobRequest | undefined
+}
+
+/**
+ * The statuses of in-process jobs: every queued or running job, and finished ones as long as
+ * `retention` says (at most `max`, none older than `ttl`), so memory stays bounded.
+ *
+ * Finished statuses live in a ring of `max` slots, one column per field, oldest at `#head`: a
+ * job that finishes allocates no object to be retained, so a steady stream of jobs does not
+ * fill the old generation with statuses for the garbage collector to sweep.
+ */
+export class JobStore {
+  /** The job itself while it is queued or running; its ring slot once it has finished. In enqueue order. */
+  readonly #byId = new Map<string, JobRecord | number>()
+  readonly #ids: string[] = []
+  readonly #states: JobState[] = []
+  readonly #enqueuedAt: number[] = []
+  /** NaN: the job never started. */
+  readonly #startedAt: number[] = []
+  readonly #finishedAt: number[] = []
+  readonly #errors: Array<string | undefined> = []
+  readonly #names: string[] = []
+  readonly #attempts: number[] = []
+  readonly #progress: Array<JobProgress | undefined> = []
+  readonly #results: unknown[] = []
+  /** Name, data and spec of a failed or cancelled job: what `retry()` needs to queue it again. */
+  readonly #requests: Array<JobRequest | undefined> = []
+  #head = 0
+  #count = 0
+
+  constructor (private readonly retention: { readonly ttl: number, readonly max: number }) {}
+
+  /**
+   * A job enqueued, or queued `again` by `retry()`: it becomes the newest (a Map keeps a key where
+   * it was first set, so a retried id is deleted first; a new id is not, as that costs a lookup).
+   */
+  add (job: JobRecord, again: boolean): void {
+    if (again) this.#byId.delete(job.id)
+    this.#byId.set(job.id, job)
+  }
+
+  /** The job, while it is queued or running. */
+  active (id: string): JobRecord | undefined {
+    const entry = this.#byId.get(id)
+    return typeof entry === 'object' ? entry : undefined
+  }
+
+  /** The job, once it has finished and while it is kept. */
+  finished (id: string): FinishedJob | undefined {
+    this.evictExpired()
+    const slot = this.#byId.get(id)
+    if (typeof slot !== 'number') return undefined
+    return { id, finishedAt: this.#finishedAt[slot], request: this.#requests[slot] }
+  }
+
+  /** Moves a job that has finished to the retained statuses, dropping its handler. */
+  finish (job: JobRecord): void {
+    const max = this.retention.max
+    if (max === 0) {
+      this.#byId.delete(job.id)
+      return
+    }
+    this.evictExpired()
+    if (this.#count === max) this.evictOldest()
+    const slot = (this.#head + this.#count++) % max
+    this.#ids[slot] = job.id
+    this.#states[slot] = job.status
+    this.#enqueuedAt[slot] = job.enqueuedAt
+    this.#startedAt[slot] = job.startedAt ?? NaN
+    this.#finishedAt[slot] = job.finishedAt as number
+    this.#errors[slot] = job.error
+    this.#names[slot] = job.name
+    this.#attempts[slot] = job.attempt
+    this.#progress[slot] = job.progress
+    this.#results[slot] = job.result
+    // A succeeded job cannot be retried: its request is not kept, so the plain path retains no
+    // object per status (ten thousand request objects would live on into the old generation).
+    this.#requests[slot] = job.status === 'succeeded' ? undefined : job.request
+    this.#byId.set(job.id, slot)
+  }
+
+  get (id: string): JobStatus | undefined {
+    this.evictExpired()
+    const entry = this.#byId.get(id)
+    return entry === undefined ? undefined : this.statusOf(id, entry)
+  }
+
+  /** Kept jobs, newest (last enqueued) first. */
+  list (query: JobQuery): JobStatus[] {
+    this.evictExpired()
+    const ids = [...this.#byId.keys()]
+    const page: JobStatus[] = []
+    let skip = query.offset
+    for (let index = ids.length - 1; index >= 0 && page.length < query.limit; index--) {
+      const entry = this.#byId.get(ids[index]) as JobRecord | number
+      if (query.status !== undefined && this.stateOf(entry) !== query.status) continue
+      if (skip > 0) skip--
+      else page.push(this.statusOf(ids[index], entry))
+    }
+    return page
+  }
+
+  private stateOf (entry: JobRecord | number): JobState {
+    return typeof entry === 'object' ? entry.status : this.#states[entry]
+  }
+
+  private statusOf (id: string, entry: JobRecord | number): JobStatus {
+    if (typeof entry === 'object') {
+      return jobStatus({
+        id,
+        name: entry.name,
+        status: entry.status,
+        enqueuedAt: entry.enqueuedAt,
+        startedAt: entry.startedAt,
+        error: entry.error,
+        attempt: entry.attempt,
+        progress: entry.progress,
+        runAt: entry.status === 'queued' && entry.runAt > Date.now() ? entry.runAt : undefined
+      })
+    }
+    const startedAt = this.#startedAt[entry]
+    return jobStatus({
+      id,
+      name: this.#names[entry],
+      status: this.#states[entry],
+      enqueuedAt: this.#enqueuedAt[entry],
+      startedAt: Number.isNaN(startedAt) ? undefined : startedAt,
+      finishedAt: this.#finishedAt[entry],
+      error: this.#errors[entry],
+      attempt: this.#attempts[entry],
+      progress: this.#progress[entry],
+      result: this.#results[entry]
+    })
+  }
+
+  private evictExpired (): void {
+    const oldest = Date.now() - this.retention.ttl
+    while (this.#count > 0 && this.#finishedAt[this.#head] <= oldest) this.evictOldest()
+  }
+
+  private evictOldest (): void {
+    const head = this.#head
+    const id = this.#ids[head]
+    // A job queued again by retry() is active under its id now: that entry is not this slot's.
+    if (this.#byId.get(id) === head) this.#byId.delete(id)
+    this.#errors[head] = undefined
+    this.#progress[head] = undefined
+    this.#results[head] = undefined
+    this.#requests[head] = undefined
+    this.#head = (head + 1) % this.retention.max
+    this.#count--
+  }
+}

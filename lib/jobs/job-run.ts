@@ -1,0 +1,31 @@
+import { JobAttemptContext, type AttemptContext } from '../core/context'
+import type { JobRequest, ProgressSink, RunHost } from '../core/model'
+import { Run } from '../core/run'
+
+/**
+ * The attempts of one job through the shared runner. It holds no status: whoever queues the job
+ * (the in-process queue, or BullMQ) keeps that, and decides when each attempt starts, so a job
+ * waiting for its retry backoff holds no concurrency slot.
+ */
+export class JobRun extends Run {
+  readonly name: string
+  readonly data: unknown
+
+  constructor (host: RunHost, request: JobRequest, id: string, private readonly sink: ProgressSink) {
+    super(host, request.spec, request.log, id)
+    this.name = request.name
+    this.data = request.data
+  }
+
+  get kind (): 'job' {
+    return 'job'
+  }
+
+  logBindings (): Record<string, string> {
+    return { job: this.name, jobId: this.id }
+  }
+
+  protected newContext (attempt: number): AttemptContext {
+    return new JobAttemptContext(this, attempt, this.data, this.sink)
+  }
+}
