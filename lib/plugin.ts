@@ -9,6 +9,7 @@ import { Registry } from './tasks/registry'
 import type { RunHost } from './core/model'
 import { addStatusRoute } from './jobs/status-route'
 import { createTracers } from './core/tracing'
+import { addDashboard } from './dashboard/dashboard'
 import { IGNORED_EVENTS } from './core/work-events'
 import type { BackgroundCradle, FastifyBackgroundOptions } from './types'
 
@@ -35,6 +36,9 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
   app.decorate('tasks', registry.api)
   app.decorate('background', background)
   app.decorateReply('accepted', acceptedReply({ backend, jobs: settings.jobs, locate, idempotency: settings.idempotency }))
+  if (settings.dashboard !== false) {
+    await addDashboard(app, settings.dashboard, { tasks: registry.api, background, overview: () => registry.overview(), detail: id => backend.detail(id) })
+  }
 
   await backend.open({ log: app.log, settings, runner })
 

@@ -1,5 +1,5 @@
 import type { AwilixContainer } from 'awilix'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /**
  * What `ctx.cradle` resolves: empty until you declare your registrations, as @fastify/awilix's
@@ -137,6 +137,21 @@ export interface IdempotencyOptions {
   ttl?: Duration
 }
 
+/**
+ * Who may use the dashboard: an `onRequest`-style hook run on every dashboard route (page,
+ * assets, API). Throw, or send a reply, to refuse.
+ */
+export type DashboardGuard = (request: FastifyRequest, reply: FastifyReply) => unknown
+
+export interface DashboardOptions {
+  /** Where the page is served, e.g. '/background'; its JSON API is under `<path>/api`. */
+  path: string
+  /** Decides alone who is served. Default: loopback clients only (403 FST_BACKGROUND_FORBIDDEN otherwise). */
+  guard?: DashboardGuard
+  /** No buttons; every POST answers 403. Default false. */
+  readOnly?: boolean
+}
+
 export interface FastifyBackgroundOptions {
   /** The root awilix container. Default: `app.diContainer` (@fastify/awilix), else a new container. */
   container?: AwilixContainer
@@ -153,6 +168,8 @@ export interface FastifyBackgroundOptions {
   retention?: RetentionOptions
   /** Honour the `Idempotency-Key` header on `reply.accepted`. Default false. */
   idempotency?: boolean | IdempotencyOptions
+  /** A page to see and steer tasks and jobs, e.g. '/background'. Default false. */
+  dashboard?: string | false | DashboardOptions
   /** Default: in-process. `bullmqBackend({...})` from 'fastify-background/bullmq' for many replicas. */
   backend?: Backend
 }
@@ -205,6 +222,28 @@ export interface TaskInfo {
   /** Due runs skipped because one was running (`overlap: 'skip'`). */
   skips: number
   lastRun: RunResult | null
+}
+
+/** A task's schedule, as the dashboard shows it: `every` in ms, or a cron pattern with its time zone. */
+export type TaskSchedule =
+  | { every: number }
+  | { cron: string, /** The task's `timezone`, else the server's. */ timezone: string }
+  | { loop: true }
+
+/** A task in the dashboard's overview (`GET <dashboard>/api/overview`). */
+export interface DashboardTask extends TaskInfo {
+  schedule: TaskSchedule
+}
+
+/** `GET <dashboard>/api/overview`: the counts of `stats()` and every task. */
+export interface DashboardOverview {
+  stats: JobStats
+  tasks: DashboardTask[]
+}
+
+/** `GET <dashboard>/api/jobs/:id`: a job's status with its data and result, for the people the dashboard serves. */
+export interface JobDetail extends JobStatus {
+  data?: unknown
 }
 
 export interface TaskRegistry {

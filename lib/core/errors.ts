@@ -82,3 +82,15 @@ export const IdempotencyInProgressError = createError<'FST_BACKGROUND_IDEMPOTENC
 /** An `Idempotency-Key` header that is empty or longer than 255 characters. */
 export const InvalidIdempotencyKeyError = createError<'FST_BACKGROUND_INVALID_IDEMPOTENCY_KEY', 400, [string]>(
   'FST_BACKGROUND_INVALID_IDEMPOTENCY_KEY', 'The %s header must be 1 to 255 characters', 400)
+
+/** A dashboard request its guard, or the loopback rule, or `readOnly`, or the origin check refused. */
+export const ForbiddenError = createError<'FST_BACKGROUND_FORBIDDEN', 403, [string]>(
+  'FST_BACKGROUND_FORBIDDEN', 'Forbidden: %s', 403)
+
+/** A dashboard action on a task name the registry does not hold. */
+export const TaskNotFoundError = createError<'FST_BACKGROUND_TASK_NOT_FOUND', 404, [string]>(
+  'FST_BACKGROUND_TASK_NOT_FOUND', 'No task named %s', 404)
+
+/** The dashboard's Retry on a job that has not failed and was not cancelled. */
+export const JobNotRetryableError = createError<'FST_BACKGROUND_JOB_NOT_RETRYABLE', 409, [string]>(
+  'FST_BACKGROUND_JOB_NOT_RETRYABLE', 'Only a failed or cancelled job can be retried; this one is %s', 409)

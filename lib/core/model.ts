@@ -2,7 +2,7 @@ import type { TracingChannel } from 'node:diagnostics_channel'
 import type { AwilixContainer } from 'awilix'
 import type { Cron } from 'croner'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { Backend, JobListQuery, JobProgress, JobState, JobStats, JobStatus, RunResult, TaskKind, TraceContext } from '../types'
+import type { Backend, DashboardGuard, JobDetail, JobListQuery, JobProgress, JobState, JobStats, JobStatus, RunResult, TaskKind, TraceContext } from '../types'
 
 // The plugin's internal model: what the option reader produces, and what the runner, the task
 // registry, the job API and the backends pass between them. It imports nothing internal, so
@@ -46,6 +46,7 @@ export interface Settings {
   readonly statusRoute: StatusRouteSettings | false
   readonly retention: { readonly ttl: number, readonly max: number }
   readonly idempotency: IdempotencySettings | false
+  readonly dashboard: DashboardSettings | false
   readonly backend: Backend | undefined
 }
 
@@ -61,6 +62,16 @@ export interface IdempotencySettings {
   /** Lower case, as Node names request headers. */
   readonly header: string
   readonly ttl: number
+}
+
+/** The `dashboard` option, read. */
+export interface DashboardSettings {
+  /** Static, without a trailing slash. */
+  readonly path: string
+  /** Decides alone who is served; without it, loopback clients only. */
+  readonly guard: DashboardGuard | undefined
+  /** No buttons, and every POST refused. */
+  readonly readOnly: boolean
 }
 
 export type OutcomeStatus = 'succeeded' | 'failed' | 'timeout' | 'cancelled'
@@ -152,6 +163,8 @@ export interface JobBackend {
    */
   enqueue: (request: JobRequest) => Enqueued | Promise<Enqueued>
   status: (id: string) => Promise<JobStatus | undefined>
+  /** The status with the job's data (and its result, whether or not the job exposes it). */
+  detail: (id: string) => Promise<JobDetail | undefined>
   stats: () => Promise<JobStats>
   /** Resolves when nothing is queued or running. */
   drain: () => Promise<void>

@@ -1,6 +1,6 @@
 import type { AwilixContainer } from 'awilix'
 import { Cron } from 'croner'
-import type { Backend, FastifyBackgroundOptions, TaskKind } from '../types'
+import type { Backend, DashboardGuard, FastifyBackgroundOptions, TaskKind } from '../types'
 import type { JobSpec, Settings, TaskSpec, WorkSpec } from './model'
 import { count, duration, flag, invalid, plainObject, show } from './option-values'
 
@@ -18,19 +18,22 @@ export const DEFAULTS = Object.freeze({
 
 // Fastify hands its own register options (prefix, logLevel, ...) to every plugin; they are not ours to refuse.
 const FASTIFY_KEYS = ['prefix', 'logLevel', 'logSerializers']
-const OPTION_KEYS = [...FASTIFY_KEYS, 'container', 'tasks', 'jobs', 'concurrency', 'maxQueued', 'shutdownTimeout', 'statusRoute', 'retention', 'idempotency', 'backend']
+const OPTION_KEYS = [...FASTIFY_KEYS, 'container', 'tasks', 'jobs', 'concurrency', 'maxQueued', 'shutdownTimeout', 'statusRoute', 'retention', 'idempotency', 'dashboard', 'backend']
 const TASK_KEYS = ['name', 'every', 'cron', 'timezone', 'loop', 'immediate', 'delay', 'jitter', 'timeout', 'overlap', 'retries', 'backoff', 'enabled', 'handler']
 const SCHEDULE_KEYS = ['every', 'cron', 'loop'] as const
 const NOT_FOR_LOOPS = ['immediate', 'jitter', 'timeout', 'overlap', 'retries', 'backoff']
 const JOB_KEYS = ['handler', 'retries', 'backoff', 'timeout', 'exposeResult']
 const STATUS_ROUTE_KEYS = ['path', 'cancel']
 const IDEMPOTENCY_KEYS = ['header', 'ttl']
+const DASHBOARD_KEYS = ['path', 'guard', 'readOnly']
 const RETENTION_KEYS = ['ttl', 'max']
 const BACKEND_METHODS = ['open', 'enqueue', 'status', 'stats', 'drain', 'schedule', 'unschedule', 'start', 'stopAccepting', 'close']
 const NAME = /^[A-Za-z0-9_][\w.:@/-]{0,199}$/
 const STATUS_ROUTE = /^\/(?:[^:]*\/)?:[A-Za-z_]\w*(?:\/[^:]*)?$/
 /** RFC 9110's token: what a header name may be made of. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** A static path: segments of URL-safe characters, no parameter, no trailing slash. */
+const STATIC_PATH = /^(?:\/[\w.~-]+)+$/
 
 /** Checks and normalizes the plugin options; throws FST_BACKGROUND_INVALID_OPTION naming the path. */
 export function readSettings (input: unknown): Settings {
@@ -48,6 +51,7 @@ export function readSettings (input: unknown): Settings {
     statusRoute: readStatusRoute(options.statusRoute),
     retention,
     idempotency: readIdempotency(options.idempotency, retention.ttl),
+    dashboard: readDashboard(options.dashboard),
     backend: readBackend(options.backend)
   }
 }
@@ -192,6 +196,25 @@ function readIdempotency (value: unknown, retentionTtl: number): Settings['idemp
   const header = options.header ?? 'idempotency-key'
   if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw invalid('idempotency.header', `must be a header name, got ${show(header)}`)
   return { header: header.toLowerCase(), ttl: duration(options.ttl, 'idempotency.ttl', retentionTtl, 1) }
+}
+
+/** A path, or `{ path, guard, readOnly }`: where the dashboard is served, and to whom. */
+function readDashboard (value: unknown): Settings['dashboard'] {
+  if (value === undefined || value === false) return false
+  if (typeof value === 'string') return { path: readStaticPath(value, 'dashboard'), guard: undefined, readOnly: false }
+  const options = plainObject(value, 'dashboard', DASHBOARD_KEYS, "must be false, a path such as '/background', or { path, guard, readOnly }")
+  const guard = options.guard
+  if (guard !== undefined && typeof guard !== 'function') throw invalid('dashboard.guard', `must be a function (request, reply), got ${show(guard)}`)
+  return {
+    path: readStaticPath(options.path, 'dashboard.path'),
+    guard: guard as DashboardGuard | undefined,
+    readOnly: flag(options.readOnly, 'dashboard.readOnly', false)
+  }
+}
+
+function readStaticPath (value: unknown, path: string): string {
+  if (typeof value !== 'string' || !STATIC_PATH.test(value)) throw invalid(path, `must be a path without parameters such as '/background', got ${show(value)}`)
+  return value
 }
 
 function readContainer (value: unknown): AwilixContainer | undefined {

@@ -47,14 +47,14 @@ export function addStatusRoute (
     return status
   }
   app.get<{ Params: Record<string, string> }>(route.path, { schema }, async (request, reply) => {
-    return answer(reply, await found(background, request.params[param]))
+    return answer(reply, await foundStatus(background, request.params[param]))
   })
   if (route.cancel) {
     app.delete<{ Params: Record<string, string> }>(route.path, { schema }, async (request, reply) => {
       const id = request.params[param]
-      await found(background, id)
+      await foundStatus(background, id)
       const cancelled = await background.cancel(id)
-      const status = await found(background, id)
+      const status = await foundStatus(background, id)
       if (!cancelled) throw new JobFinishedError(status.status)
       return answer(reply, status)
     })
@@ -63,7 +63,8 @@ export function addStatusRoute (
   return id => base + route.path.replace(`:${param}`, encodeURIComponent(id))
 }
 
-async function found (background: Background, id: string): Promise<JobStatus> {
+/** The job's status; FST_BACKGROUND_JOB_NOT_FOUND (404) when unknown. */
+export async function foundStatus (background: Background, id: string): Promise<JobStatus> {
   const status = await background.status(id)
   if (status === undefined) throw new JobNotFoundError()
   return status

@@ -4,7 +4,8 @@ import { readTask } from '../core/options'
 import { drainWithin } from '../core/shutdown'
 import { Lifecycle } from './lifecycle'
 import { Task, type TaskEnv } from './task'
-import type { RunResult, TaskDefinition, TaskInfo, TaskRegistry } from '../types'
+import type { DashboardTask, RunResult, TaskDefinition, TaskInfo, TaskRegistry } from '../types'
+import { scheduleInfo } from './schedule'
 
 /** Waiting for ready, then ready; closing for good from either (close may come before ready). */
 type RegistryLifecycle = 'waiting' | 'ready' | 'closing'
@@ -32,6 +33,11 @@ export class Registry {
 
   constructor (private readonly env: TaskEnv, specs: TaskSpec[]) {
     for (const spec of specs) this.#tasks.set(spec.name, new Task(spec, env))
+  }
+
+  /** Every task with its schedule, for the dashboard. */
+  overview (): DashboardTask[] {
+    return [...this.#tasks.values()].map(task => ({ ...task.info(), schedule: scheduleInfo(task.spec) }))
   }
 
   /** onReady: every task starts, anchored at this moment. */

@@ -1,5 +1,9 @@
 import type { Cron } from 'croner'
 import type { TaskSpec } from '../core/model'
+import type { TaskSchedule } from '../types'
+
+/** The server's time zone: a cron task without `timezone` follows it. */
+const SERVER_TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone
 
 /** The due times of a timed task. */
 export interface Schedule {
@@ -35,4 +39,11 @@ function cronSchedule (cron: Cron, anchor: number, immediate: boolean): Schedule
       return cron.nextRun(new Date(Math.max(after, anchor - 1)))?.getTime() ?? null
     }
   }
+}
+
+/** How the task's schedule is shown: its `every`, or its cron pattern and the zone it is read in. */
+export function scheduleInfo (spec: TaskSpec): TaskSchedule {
+  if (spec.every !== undefined) return { every: spec.every }
+  if (spec.cron === undefined) return { loop: true }
+  return { cron: spec.cron.getPattern() as string, timezone: spec.timezone ?? SERVER_TIME_ZONE }
 }

@@ -2,7 +2,7 @@ import type { BackendAdapter, BackendHost } from '../backend'
 import type { Enqueued, IdempotencyRecord, JobQuery, JobRequest, ScheduleCause, ScheduledTask, TaskSpec, UnscheduleCause } from '../../core/model'
 import { invalid } from '../../core/option-values'
 import { drainWithin } from '../../core/shutdown'
-import type { Backend, JobStats, JobStatus } from '../../types'
+import type { Backend, JobDetail, JobStats, JobStatus } from '../../types'
 import { FleetSchedule } from './fleet-schedule'
 import { NamedJobs } from './jobs'
 import { OverlapLocks } from './locks'
@@ -91,6 +91,10 @@ class BullmqBackend implements BackendAdapter {
 
   status (id: string): Promise<JobStatus | undefined> {
     return this.connected.jobs.status(id)
+  }
+
+  detail (id: string): Promise<JobDetail | undefined> {
+    return this.connected.jobs.detail(id)
   }
 
   stats (): Promise<JobStats> {

@@ -7,7 +7,7 @@ import type { Enqueued, IdempotencyRecord, JobBackend, JobQuery, JobRequest, Out
 import { CANCELLED_ON_REQUEST, newId } from '../../core/run'
 import { sleep } from '../../core/timers'
 import { Admission } from '../../jobs/admission'
-import type { JobStats, JobStatus } from '../../types'
+import type { JobDetail, JobStats, JobStatus } from '../../types'
 import { IdempotencyClaims } from './idempotency-claims'
 import { JobAttempt } from './job-attempt'
 import { JobCancels } from './job-cancels'
@@ -84,6 +84,12 @@ export class NamedJobs implements JobBackend {
 
   status (id: string): Promise<JobStatus | undefined> {
     return this.redis(() => this.#reads.status(id))
+  }
+
+  /** The status, and the data BullMQ keeps with the job. */
+  async detail (id: string): Promise<JobDetail | undefined> {
+    const [status, job] = await this.redis(() => Promise.all([this.#reads.status(id), this.queue.getJob(id)]))
+    return status === undefined ? undefined : { ...status, data: job?.data }
   }
 
   list (query: JobQuery): Promise<JobStatus[]> {

@@ -18,6 +18,7 @@ export function memoryBackend (): BackendAdapter {
     },
     enqueue: (request: JobRequest) => queue.enqueue(request),
     status: async id => queue.store.get(id),
+    detail: async id => queue.store.detail(id),
     stats: async () => queue.stats(),
     drain: () => queue.drain(),
     cancel: id => queue.cancel(id),

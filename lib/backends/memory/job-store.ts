@@ -1,6 +1,6 @@
 import type { JobQuery, JobRequest } from '../../core/model'
 import { jobStatus } from '../../jobs/job-status'
-import type { JobProgress, JobState, JobStatus } from '../../types'
+import type { JobDetail, JobProgress, JobState, JobStatus } from '../../types'
 import type { JobRecord } from './job-record'
 
 /** A finished job as the store keeps it. */
@@ -33,6 +33,8 @@ export class JobStore {
   readonly #attempts: number[] = []
   readonly #progress: Array<JobProgress | undefined> = []
   readonly #results: unknown[] = []
+  /** The job's data, for the dashboard's detail view. */
+  readonly #data: unknown[] = []
   /** Name, data and spec of a failed or cancelled job: what `retry()` needs to queue it again. */
   readonly #requests: Array<JobRequest | undefined> = []
   #head = 0
@@ -83,6 +85,7 @@ export class JobStore {
     this.#attempts[slot] = job.attempt
     this.#progress[slot] = job.progress
     this.#results[slot] = job.result
+    this.#data[slot] = job.request.data
     // A succeeded job cannot be retried: its request is not kept, so the plain path retains no
     // object per status (ten thousand request objects would live on into the old generation).
     this.#requests[slot] = job.status === 'succeeded' ? undefined : job.request
@@ -93,6 +96,15 @@ export class JobStore {
     this.evictExpired()
     const entry = this.#byId.get(id)
     return entry === undefined ? undefined : this.statusOf(id, entry)
+  }
+
+  /** The job's status with its data. */
+  detail (id: string): JobDetail | undefined {
+    this.evictExpired()
+    const entry = this.#byId.get(id)
+    if (entry === undefined) return undefined
+    const data = typeof entry === 'object' ? entry.request.data : this.#data[entry]
+    return { ...this.statusOf(id, entry), data }
   }
 
   /** Kept jobs, newest (last enqueued) first. */
@@ -156,6 +168,7 @@ export class JobStore {
     this.#errors[head] = undefined
     this.#progress[head] = undefined
     this.#results[head] = undefined
+    this.#data[head] = undefined
     this.#requests[head] = undefined
     this.#head = (head + 1) % this.retention.max
     this.#count--
