@@ -1,3 +1,6 @@
+// Makes docs/dashboard.png (and docs/dashboard-narrow.png, 360 px wide): the dashboard of an app
+// with tasks and jobs in several states. Run: node --import tsx docs/screenshot.ts
+import { join } from 'node:path'
 import Fastify from 'fastify'
 import { chromium } from 'playwright-core'
 import fastifyBackground from '../lib/index'
@@ -26,14 +29,15 @@ async function main () {
   const late = await app.background.enqueue('email.send', { to: 'c@example.com' }, { delay: '1h' })
   await app.background.cancel(late.id)
   app.tasks.pause('nightly.report')
+  await app.background.enqueue('report.build', { month: '2026-10' }, { delay: '10m' })
   await new Promise(resolve => setTimeout(resolve, 2500))
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] })
-  for (const [w, h, f] of [[1280, 900, 'wide'], [360, 1400, 'narrow']] as const) {
+  for (const [w, h, f] of [[1280, 900, 'dashboard'], [360, 1400, 'dashboard-narrow']] as const) {
     const page = await browser.newPage({ viewport: { width: w, height: h } })
     page.on('console', m => console.log('console', m.type(), m.text()))
     await page.goto(url)
     await page.waitForSelector('#jobs tbody tr')
-    await page.screenshot({ path: `/tmp/dash/${f}.png`, fullPage: true })
+    await page.screenshot({ path: join(__dirname, `${f}.png`), fullPage: f === 'dashboard' })
     await page.close()
   }
   await browser.close()

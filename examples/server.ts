@@ -18,10 +18,13 @@ declare module '../lib/index' {
 }
 
 async function main (): Promise<void> {
-  const app = Fastify({ logger: true })
+  // Readable logs in a terminal; JSON lines (what log collectors read) anywhere else.
+  const app = Fastify({ logger: process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : true })
 
   await app.register(fastifyBackground, {
     statusRoute: '/jobs/:id',
+    // The page to open first: tasks, jobs, and buttons to steer them (loopback clients only).
+    dashboard: '/background',
     jobs: {
       // A named job: POST /reports answers 202 at once and builds the report in the background.
       'report.build': async ({ data, log, sleep }) => {
@@ -68,6 +71,7 @@ async function main (): Promise<void> {
 
   const address = await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' })
   console.log(`fastify-background example listening at ${address}`)
+  console.log(`dashboard: ${address}/background`)
 }
 
 main().catch(error => {
