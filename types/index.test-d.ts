@@ -6,6 +6,12 @@ import fastifyBackground, {
   fastifyBackground as named,
   type Background,
   type FastifyBackgroundOptions,
+  type DashboardGuard,
+  type DashboardOptions,
+  type DashboardOverview,
+  type DashboardTask,
+  type JobDetail,
+  type TaskSchedule,
   type JobContext,
   type JobStats,
   type Enqueued,
@@ -188,3 +194,37 @@ app.register(fastifyBackground, {
 app.register(fastifyBackground, { idempotency: true })
 expectError(app.register(fastifyBackground, { idempotency: { header: 1 } }))
 expectError(app.register(fastifyBackground, { statusRoute: { cancel: true } }))
+
+// The dashboard.
+app.register(fastifyBackground, { dashboard: '/background' })
+app.register(fastifyBackground, { dashboard: false })
+app.register(fastifyBackground, {
+  dashboard: {
+    path: '/background',
+    readOnly: true,
+    guard: async (request, reply) => {
+      expectType<string>(request.url)
+      if (request.headers.authorization === undefined) return reply.code(401).send()
+    }
+  }
+})
+expectAssignable<DashboardOptions>({ path: '/ops', guard: () => {} })
+expectAssignable<DashboardGuard>(async () => {})
+expectError(app.register(fastifyBackground, { dashboard: { readOnly: true } }))
+expectError(app.register(fastifyBackground, { dashboard: { path: '/x', readOnly: 'yes' } }))
+expectError(app.register(fastifyBackground, { dashboard: 42 }))
+declare const overview: DashboardOverview
+expectType<JobStats>(overview.stats)
+expectType<TaskSchedule>(overview.tasks[0].schedule)
+expectAssignable<TaskSchedule>({ every: 1000 })
+expectAssignable<TaskSchedule>({ cron: '0 3 * * *', timezone: 'Europe/Paris' })
+expectAssignable<TaskSchedule>({ loop: true })
+expectNotAssignable<TaskSchedule>({ cron: '0 3 * * *' })
+declare const task: DashboardTask
+expectType<number>(task.runs)
+declare const detail: JobDetail
+expectType<unknown>(detail.data)
+expectType<string>(detail.id)
+expectType<'FST_BACKGROUND_FORBIDDEN'>(new errors.ForbiddenError('read-only').code)
+expectType<'FST_BACKGROUND_TASK_NOT_FOUND'>(new errors.TaskNotFoundError('tick').code)
+expectType<'FST_BACKGROUND_JOB_NOT_RETRYABLE'>(new errors.JobNotRetryableError('running').code)
