@@ -37,7 +37,13 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
   app.decorate('background', background)
   app.decorateReply('accepted', acceptedReply({ backend, jobs: settings.jobs, locate, idempotency: settings.idempotency }))
   if (settings.dashboard !== false) {
-    await addDashboard(app, settings.dashboard, { tasks: registry.api, background, overview: () => registry.overview(), detail: id => backend.detail(id) })
+    await addDashboard(app, settings.dashboard, {
+      tasks: registry.api,
+      background,
+      overview: () => registry.overview(),
+      detail: id => backend.detail(id),
+      syncTasks: async () => { await backend.syncTasks?.() }
+    })
   }
 
   await backend.open({ log: app.log, settings, runner })

@@ -320,3 +320,24 @@ t.test('a job waiting for its retry backoff holds no slot: other jobs run meanwh
   t.same(ran, ['flaky:1', 'quick'])
   await until(() => ran.length === 3, 10_000, 'the retry')
 })
+
+t.test('the dashboard shows the fleet: jobs and their data from Redis, and Pause acts fleet-wide, from either replica', { skip }, async t => {
+  const { a, b } = await fleet(t, {
+    dashboard: '/background',
+    tasks: [{ name: 'tick', every: '1h', handler: () => {} }],
+    jobs: { double: (ctx: JobContext) => (ctx.data as number) * 2 }
+  })
+  const job = await a.background.enqueue('double', 21)
+  await a.background.drain()
+  const detail = await b.inject(`/background/api/jobs/${job.id}`)
+  t.match(detail.json(), { id: job.id, status: 'succeeded', data: 21, result: 42 }, 'read on the replica that did not enqueue it')
+  t.equal((await b.inject('/background/api/jobs/nope')).statusCode, 404)
+  t.match((await b.inject('/background/api/jobs?status=succeeded')).json(), { jobs: [{ id: job.id }] })
+  t.match((await b.inject('/background/api/overview')).json(), { stats: { succeeded: 1 }, tasks: [{ name: 'tick', schedule: { every: 3_600_000 } }] })
+  t.equal((await b.inject({ method: 'POST', url: '/background/api/tasks/tick/pause' })).statusCode, 200)
+  t.match((await a.inject('/background/api/overview')).json(), { tasks: [{ name: 'tick', state: 'paused', nextRunAt: null }] },
+    'the replica that did not pause it shows it paused')
+  t.equal((await a.inject({ method: 'POST', url: '/background/api/tasks/tick/resume' })).statusCode, 200, 'and may resume it')
+  t.match((await b.inject('/background/api/overview')).json(), { tasks: [{ name: 'tick', state: 'idle' }] },
+    'resumed fleet-wide: the replica that paused it shows it running again')
+})

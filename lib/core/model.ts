@@ -222,4 +222,9 @@ export interface TaskScheduler {
   unschedule: (task: ScheduledTask, cause?: UnscheduleCause) => void
   /** Refuses task options the backend cannot honour, with FST_BACKGROUND_INVALID_OPTION. */
   checkTask?: (task: TaskSpec, path: string) => void
+  /**
+   * A store shared by many processes: brings the tasks' states in line with the pauses and
+   * resumes other processes made since this one last looked (before a reader shows or steers them).
+   */
+  syncTasks?: () => Promise<void>
 }

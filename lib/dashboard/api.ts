@@ -11,6 +11,8 @@ export interface DashboardSources {
   /** Every task with its schedule. */
   readonly overview: () => DashboardOverview['tasks']
   readonly detail: (id: string) => Promise<JobDetail | undefined>
+  /** Reads the pauses other replicas made, so that a task shows, and is steered, as the fleet has it. */
+  readonly syncTasks: () => Promise<void>
 }
 
 const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled']
@@ -38,7 +40,8 @@ export function addApi (scope: FastifyInstance, sources: DashboardSources, act: 
   scope.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
 
   scope.get('/api/overview', { schema: hidden() }, async (): Promise<DashboardOverview> => {
-    return { stats: await background.stats(), tasks: sources.overview() }
+    const [stats] = await Promise.all([background.stats(), sources.syncTasks()])
+    return { stats, tasks: sources.overview() }
   })
   scope.get<{ Querystring: JobListQuery }>('/api/jobs', { schema: hidden(JOBS_QUERY) }, async request => {
     // Fastify's query object has no prototype; list() takes plain objects.
@@ -61,6 +64,7 @@ export function addApi (scope: FastifyInstance, sources: DashboardSources, act: 
   }, async (request, reply) => {
     const { name, action } = request.params
     if (tasks.get(name) === undefined) throw new TaskNotFoundError(JSON.stringify(name))
+    await sources.syncTasks()
     const answer = await taskActions[action](name)
     return reply.code(answer === STARTED ? 202 : 200).send(answer)
   })

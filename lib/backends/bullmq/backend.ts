@@ -113,6 +113,10 @@ class BullmqBackend implements BackendAdapter {
     this.connected.schedule.unschedule(task, cause)
   }
 
+  syncTasks (): Promise<void> {
+    return this.connected.schedule.sync()
+  }
+
   async start (): Promise<void> {
     const { host, queues, workers, jobs, schedule } = this.connected
     // close() called while ready() was pending runs the close hooks first: start nothing after them.

@@ -87,6 +87,18 @@ export class FleetSchedule {
     this.#state = 'closing'
   }
 
+  /**
+   * Brings every task's state in line with the fleet's pauses in one read. A task with a change of
+   * this replica's on its way to Redis is left as it is: that change is newer than what Redis says.
+   */
+  async sync (): Promise<void> {
+    await this.settled()
+    const paused = await this.parts.pauses.all()
+    for (const [name, task] of this.#tasks) {
+      if (!this.#pending.has(name)) this.align(task, paused.has(name))
+    }
+  }
+
   /** Resolves when the schedule changes asked for so far have reached Redis (or failed, logged). */
   async settled (): Promise<void> {
     await Promise.all(this.#pending.values())
@@ -164,7 +176,12 @@ export class FleetSchedule {
    */
   private async synced (task: ScheduledTask): Promise<boolean> {
     const paused = await this.parts.pauses.isPaused(task.spec.name)
-    if (paused === this.#paused.has(task)) return paused
+    this.align(task, paused)
+    return paused
+  }
+
+  private align (task: ScheduledTask, paused: boolean): void {
+    if (paused === this.#paused.has(task)) return
     if (paused) {
       this.#paused.add(task)
       this.unplan(task)
@@ -176,7 +193,6 @@ export class FleetSchedule {
     this.parts.log.info({ task: task.spec.name }, paused
       ? 'task paused fleet-wide by another replica: not run until a replica resumes it'
       : 'task resumed fleet-wide by another replica')
-    return paused
   }
 
   private async upsert (spec: TaskSpec): Promise<void> {

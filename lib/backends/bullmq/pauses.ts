@@ -20,6 +20,11 @@ export class FleetPauses {
     await (await this.queue.backend.client).hdel(this.#key, task)
   }
 
+  /** The names of every task paused fleet-wide. */
+  async all (): Promise<Set<string>> {
+    return new Set(Object.keys(await (await this.queue.backend.client).hgetall(this.#key)))
+  }
+
   async isPaused (task: string): Promise<boolean> {
     return await (await this.queue.backend.client).hexists(this.#key, task) === 1
   }
