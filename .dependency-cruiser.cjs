@@ -25,7 +25,7 @@ module.exports = {
       'The public types (lib/types.ts) are what users program against: they import nothing internal.'),
     layer('model-imports-only-public-types', '^lib/core/model\\.ts$', '^lib/(?!types\\.ts$)',
       'The internal model is imported by everything, so it imports nothing but the public types.'),
-    layer('core-is-the-bottom', '^lib/core/', '^lib/(tasks|jobs|backends|dashboard)/|^lib/(plugin|index|bullmq)\\.ts$',
+    layer('core-is-the-bottom', '^lib/core/', '^lib/(tasks|jobs|backends|dashboard|metrics)/|^lib/(plugin|index|bullmq)\\.ts$',
       'core/ (model, options, the runner) knows nothing of tasks, jobs or backends.'),
     layer('tasks-beside-jobs', '^lib/tasks/', '^lib/(jobs|backends)/|^lib/(plugin|index|bullmq)\\.ts$',
       'tasks/ uses core only; a backend reaches it through the TaskScheduler port of the model.'),
@@ -33,6 +33,8 @@ module.exports = {
       'jobs/ uses core only; a backend reaches it through the JobBackend port of the model.'),
     layer('dashboard-on-the-public-api', '^lib/dashboard/', '^lib/(tasks|backends)/|^lib/(plugin|index|bullmq)\\.ts$',
       'The dashboard reads and steers through what the plugin hands it (the public API and two views), never a backend or the registry itself.'),
+    layer('metrics-on-the-events', '^lib/metrics/', '^lib/(tasks|jobs|backends|dashboard)/|^lib/(plugin|index|bullmq)\\.ts$',
+      'The metrics hear the work events of the model and read the counts they are handed; they reach into nothing.'),
     layer('backends-below-the-plugin', '^lib/backends/', '^lib/(plugin|index|bullmq)\\.ts$',
       'A backend is wired by the plugin, never the other way.'),
     layer('memory-apart-from-bullmq', '^lib/backends/memory/', '^lib/backends/bullmq/',
@@ -47,6 +49,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^lib/(index\\.ts|esm\\.mts)$' },
       to: { path: 'node_modules/(bullmq|ioredis)/', reachable: true }
+    },
+    {
+      name: 'prom-client-loaded-lazily',
+      comment: 'prom-client is an optional peer: only its loader requires it, when the metrics option asks for it.',
+      severity: 'error',
+      from: { path: '^lib/', pathNot: '^lib/metrics/prom-client\\.ts$' },
+      to: { path: 'node_modules/prom-client/', dependencyTypesNot: ['type-only'] }
     }
   ],
   options: {

@@ -6,11 +6,15 @@ import type { BackendAdapter } from './backends/backend'
 import { memoryBackend } from './backends/memory/backend'
 import { readSettings } from './core/options'
 import { Registry } from './tasks/registry'
-import type { RunHost } from './core/model'
+import type { MetricsSettings, RunHost } from './core/model'
 import { addStatusRoute } from './jobs/status-route'
 import { createTracers } from './core/tracing'
 import { addDashboard } from './dashboard/dashboard'
 import { IGNORED_EVENTS } from './core/work-events'
+import { createMetrics } from './metrics/metrics'
+import { loadPromClient } from './metrics/prom-client'
+import { addMetricsRoute } from './metrics/route'
+import type { Registry as PromRegistry } from 'prom-client'
 import type { BackgroundCradle, FastifyBackgroundOptions } from './types'
 
 /**
@@ -25,7 +29,8 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
   settings.tasks.forEach((task, index) => backend.checkTask?.(task, `tasks[${index}]`))
 
   const container = settings.container ?? rootContainerOf(app)
-  const runner: RunHost = { app, container, tracers: createTracers(), events: IGNORED_EVENTS }
+  // Its events stay ignored unless metrics are on; they are set below, once nothing else can refuse the registration.
+  const runner: Mutable<RunHost> = { app, container, tracers: createTracers(), events: IGNORED_EVENTS }
   const registry = new Registry({ runner, backend, log: app.log }, settings.tasks)
   // The cradle's type is the user's to declare (BackgroundCradle); the container is theirs too.
   const background = createBackground(backend, settings.jobs, container as AwilixContainer<BackgroundCradle>, app.log)
@@ -46,7 +51,20 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
     })
   }
 
-  await backend.open({ log: app.log, settings, runner })
+  if (settings.metrics !== false && settings.metrics.path !== undefined) {
+    addMetricsRoute(app, settings.metrics.path, metricsRegistry(settings.metrics))
+  }
+  const metrics = settings.metrics === false
+    ? undefined
+    : createMetrics(loadPromClient(), { registry: metricsRegistry(settings.metrics), stats: () => background.stats(), log: app.log })
+  if (metrics !== undefined) runner.events = metrics.events
+
+  try {
+    await backend.open({ log: app.log, settings, runner })
+  } catch (error) {
+    metrics?.remove()
+    throw error
+  }
 
   app.addHook('onReady', async () => {
     const readyAt = Date.now()
@@ -69,8 +87,17 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
     //    (drainWithin, for both).
     const deadline = Date.now() + settings.shutdownTimeout
     await Promise.all([registry.close(deadline), backend.close(deadline)])
+    // 4. The metrics leave the registry, so that an app made again may register its own.
+    metrics?.remove()
   })
 }
+
+/** The `metrics.registry` option, or prom-client's global one. */
+function metricsRegistry (settings: MetricsSettings): PromRegistry {
+  return (settings.registry ?? loadPromClient().register) as PromRegistry
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** @fastify/awilix's container when it was registered first, else a container of our own. */
 function rootContainerOf (app: FastifyInstance): AwilixContainer {

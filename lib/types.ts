@@ -152,6 +152,24 @@ export interface DashboardOptions {
   readOnly?: boolean
 }
 
+/**
+ * Where the metrics are registered: a prom-client `Registry` (only what the plugin uses is
+ * named here, so these types do not need prom-client).
+ */
+export interface MetricsRegistry {
+  readonly contentType: string
+  metrics: () => Promise<string>
+  getSingleMetric: (name: string) => unknown
+  removeSingleMetric: (name: string) => void
+}
+
+export interface MetricsOptions {
+  /** Default: prom-client's global `register`. Two apps in one process each need their own. */
+  registry?: MetricsRegistry
+  /** Serves the registry there (`GET`, Prometheus text format), e.g. '/metrics'. Default: not served. */
+  path?: string
+}
+
 export interface FastifyBackgroundOptions {
   /** The root awilix container. Default: `app.diContainer` (@fastify/awilix), else a new container. */
   container?: AwilixContainer
@@ -170,6 +188,8 @@ export interface FastifyBackgroundOptions {
   idempotency?: boolean | IdempotencyOptions
   /** A page to see and steer tasks and jobs, e.g. '/background'. Default false. */
   dashboard?: string | false | DashboardOptions
+  /** Prometheus metrics on prom-client (an optional peer: `npm install prom-client`). Default false. */
+  metrics?: boolean | MetricsOptions
   /** Default: in-process. `bullmqBackend({...})` from 'fastify-background/bullmq' for many replicas. */
   backend?: Backend
 }

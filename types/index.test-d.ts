@@ -1,12 +1,15 @@
 import { createContainer, type AwilixContainer } from 'awilix'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
+import { Registry, register } from 'prom-client'
 import fastifyBackground, {
   errors,
   fastifyBackground as named,
   type Background,
   type FastifyBackgroundOptions,
   type DashboardGuard,
+  type MetricsOptions,
+  type MetricsRegistry,
   type DashboardOptions,
   type DashboardOverview,
   type DashboardTask,
@@ -228,3 +231,14 @@ expectType<string>(detail.id)
 expectType<'FST_BACKGROUND_FORBIDDEN'>(new errors.ForbiddenError('read-only').code)
 expectType<'FST_BACKGROUND_TASK_NOT_FOUND'>(new errors.TaskNotFoundError('tick').code)
 expectType<'FST_BACKGROUND_JOB_NOT_RETRYABLE'>(new errors.JobNotRetryableError('running').code)
+
+// Metrics: a prom-client Registry is a MetricsRegistry, without these types importing prom-client.
+app.register(fastifyBackground, { metrics: true })
+app.register(fastifyBackground, { metrics: false })
+app.register(fastifyBackground, { metrics: { registry: new Registry(), path: '/metrics' } })
+app.register(fastifyBackground, { metrics: { registry: register } })
+expectAssignable<MetricsRegistry>(new Registry())
+expectAssignable<MetricsOptions>({ path: '/metrics' })
+expectError(app.register(fastifyBackground, { metrics: '/metrics' }))
+expectError(app.register(fastifyBackground, { metrics: { registry: {} } }))
+expectError(app.register(fastifyBackground, { metrics: { path: 9100 } }))

@@ -2,7 +2,7 @@ import type { TracingChannel } from 'node:diagnostics_channel'
 import type { AwilixContainer } from 'awilix'
 import type { Cron } from 'croner'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { Backend, DashboardGuard, JobDetail, JobListQuery, JobProgress, JobState, JobStats, JobStatus, RunResult, TaskKind, TraceContext } from '../types'
+import type { Backend, DashboardGuard, MetricsRegistry, JobDetail, JobListQuery, JobProgress, JobState, JobStats, JobStatus, RunResult, TaskKind, TraceContext } from '../types'
 
 // The plugin's internal model: what the option reader produces, and what the runner, the task
 // registry, the job API and the backends pass between them. It imports nothing internal, so
@@ -47,6 +47,7 @@ export interface Settings {
   readonly retention: { readonly ttl: number, readonly max: number }
   readonly idempotency: IdempotencySettings | false
   readonly dashboard: DashboardSettings | false
+  readonly metrics: MetricsSettings | false
   readonly backend: Backend | undefined
 }
 
@@ -62,6 +63,14 @@ export interface IdempotencySettings {
   /** Lower case, as Node names request headers. */
   readonly header: string
   readonly ttl: number
+}
+
+/** The `metrics` option, read. */
+export interface MetricsSettings {
+  /** undefined: prom-client's global `register`. */
+  readonly registry: MetricsRegistry | undefined
+  /** Where the registry is served; undefined: not served. */
+  readonly path: string | undefined
 }
 
 /** The `dashboard` option, read. */

@@ -1,6 +1,6 @@
 import type { AwilixContainer } from 'awilix'
 import { Cron } from 'croner'
-import type { Backend, DashboardGuard, FastifyBackgroundOptions, TaskKind } from '../types'
+import type { Backend, DashboardGuard, FastifyBackgroundOptions, MetricsRegistry, TaskKind } from '../types'
 import type { JobSpec, Settings, TaskSpec, WorkSpec } from './model'
 import { count, duration, flag, invalid, plainObject, show } from './option-values'
 
@@ -18,7 +18,7 @@ export const DEFAULTS = Object.freeze({
 
 // Fastify hands its own register options (prefix, logLevel, ...) to every plugin; they are not ours to refuse.
 const FASTIFY_KEYS = ['prefix', 'logLevel', 'logSerializers']
-const OPTION_KEYS = [...FASTIFY_KEYS, 'container', 'tasks', 'jobs', 'concurrency', 'maxQueued', 'shutdownTimeout', 'statusRoute', 'retention', 'idempotency', 'dashboard', 'backend']
+const OPTION_KEYS = [...FASTIFY_KEYS, 'container', 'tasks', 'jobs', 'concurrency', 'maxQueued', 'shutdownTimeout', 'statusRoute', 'retention', 'idempotency', 'dashboard', 'metrics', 'backend']
 const TASK_KEYS = ['name', 'every', 'cron', 'timezone', 'loop', 'immediate', 'delay', 'jitter', 'timeout', 'overlap', 'retries', 'backoff', 'enabled', 'handler']
 const SCHEDULE_KEYS = ['every', 'cron', 'loop'] as const
 const NOT_FOR_LOOPS = ['immediate', 'jitter', 'timeout', 'overlap', 'retries', 'backoff']
@@ -26,6 +26,8 @@ const JOB_KEYS = ['handler', 'retries', 'backoff', 'timeout', 'exposeResult']
 const STATUS_ROUTE_KEYS = ['path', 'cancel']
 const IDEMPOTENCY_KEYS = ['header', 'ttl']
 const DASHBOARD_KEYS = ['path', 'guard', 'readOnly']
+const METRICS_KEYS = ['registry', 'path']
+const REGISTRY_METHODS = ['metrics', 'getSingleMetric', 'removeSingleMetric']
 const RETENTION_KEYS = ['ttl', 'max']
 const BACKEND_METHODS = ['open', 'enqueue', 'status', 'stats', 'drain', 'schedule', 'unschedule', 'start', 'stopAccepting', 'close']
 const NAME = /^[A-Za-z0-9_][\w.:@/-]{0,199}$/
@@ -52,6 +54,7 @@ export function readSettings (input: unknown): Settings {
     retention,
     idempotency: readIdempotency(options.idempotency, retention.ttl),
     dashboard: readDashboard(options.dashboard),
+    metrics: readMetrics(options.metrics),
     backend: readBackend(options.backend)
   }
 }
@@ -209,6 +212,20 @@ function readDashboard (value: unknown): Settings['dashboard'] {
     path: readStaticPath(options.path, 'dashboard.path'),
     guard: guard as DashboardGuard | undefined,
     readOnly: flag(options.readOnly, 'dashboard.readOnly', false)
+  }
+}
+
+/** `true`, or `{ registry, path }`: prom-client metrics, on which registry, served where. */
+function readMetrics (value: unknown): Settings['metrics'] {
+  if (value === undefined || value === false) return false
+  if (value === true) return { registry: undefined, path: undefined }
+  const options = plainObject(value, 'metrics', METRICS_KEYS, 'must be a boolean or { registry, path }')
+  const { registry, path } = options
+  const missing = REGISTRY_METHODS.find(method => typeof (registry as Record<string, unknown> | null)?.[method] !== 'function')
+  if (registry !== undefined && missing !== undefined) throw invalid('metrics.registry', `must be a prom-client Registry; "${missing}" is missing`)
+  return {
+    registry: registry as MetricsRegistry | undefined,
+    path: path === undefined ? undefined : readStaticPath(path, 'metrics.path')
   }
 }
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { JobFinishedError, JobNotFoundError, JobNotRetryableError, TaskNotFoundError } from '../core/errors'
 import { foundStatus } from '../jobs/status-route'
 import type { Background, DashboardOverview, JobDetail, JobListQuery, JobStatus, RunResult, TaskRegistry } from '../types'
-import { hidden } from './hidden'
+import { hidden } from '../core/hidden-schema'
 
 /** What the dashboard reads and steers: the app's tasks and jobs, and the two views only it needs. */
 export interface DashboardSources {

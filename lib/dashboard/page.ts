@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { DashboardSettings } from '../core/model'
-import { hidden } from './hidden'
+import { hidden } from '../core/hidden-schema'
 
 // The page and its static files, shipped in the package (assets/, copied to dist/ by the build)
 // and read once at registration: nothing is fetched from anywhere else.
