@@ -1,11 +1,15 @@
 // Row 1: the server, in its own process. Three routes on one app with the plugin registered:
 // a plain 202, reply.accepted(fn) with a trivial job, and reply.accepted(name, data).
-// Prints the URL on stdout once listening; exits on SIGTERM or when stdin closes.
+// With BENCH_METRICS=1 the plugin's metrics are on (prom-client, a registry of its own), for the
+// metrics on / off rows. Prints the URL on stdout once listening; exits on SIGTERM or when stdin closes.
+import { createRequire } from 'node:module'
 import { Fastify, fastifyBackground } from './common.mjs'
 
+const metrics = process.env.BENCH_METRICS === '1' ? { registry: new (createRequire(import.meta.url)('prom-client').Registry)() } : false
 const app = Fastify({ logger: false })
 await app.register(fastifyBackground, {
-  jobs: { noop: async () => {} }
+  jobs: { noop: async () => {} },
+  metrics
 })
 const noop = async () => {}
 app.post('/plain', async (request, reply) => reply.code(202).send())

@@ -54,8 +54,8 @@ function table (title, header, lines) {
 }
 
 /** The HTTP row's server in a child process, on the build `dist` (default ../dist); resolves with its URL. */
-async function httpServer (dist) {
-  const env = dist === undefined ? process.env : { ...process.env, BENCH_DIST: dist }
+async function httpServer (dist, extraEnv = {}) {
+  const env = { ...process.env, ...extraEnv, ...(dist === undefined ? {} : { BENCH_DIST: dist }) }
   const proc = spawn(process.execPath, [here + 'http-server.mjs'], { stdio: ['pipe', 'pipe', 'inherit'], env })
   const [line] = await once(proc.stdout, 'data')
   return { proc, url: String(line).trim() }
@@ -67,7 +67,9 @@ async function http () {
   const server = await httpServer(undefined)
   // With BENCH_BEFORE, a second server on the build before the change answers the same routes, in the same rounds.
   const before = BEFORE === undefined ? undefined : await httpServer(BEFORE)
-  const routes = { plain: [server, '/plain'], plainBody: [server, '/plain-body'], fn: [server, '/fn'], named: [server, '/named'] }
+  // The same app with metrics on, in the same rounds: metrics must cost under 5%.
+  const metered = await httpServer(undefined, { BENCH_METRICS: '1' })
+  const routes = { plain: [server, '/plain'], plainBody: [server, '/plain-body'], fn: [server, '/fn'], named: [server, '/named'], meteredFn: [metered, '/fn'], meteredNamed: [metered, '/named'] }
   if (before !== undefined) Object.assign(routes, { beforePlain: [before, '/plain'], beforeFn: [before, '/fn'], beforeNamed: [before, '/named'] })
   const results = Object.fromEntries(Object.keys(routes).map(name => [name, []]))
   const run = (url, duration) => autocannon({ url, method: 'POST', connections: 100, duration })
@@ -85,7 +87,7 @@ async function http () {
     }
   }
   const stats = await (await fetch(server.url + '/stats')).json()
-  for (const { proc } of before === undefined ? [server] : [server, before]) {
+  for (const { proc } of before === undefined ? [server, metered] : [server, metered, before]) {
     proc.stdin.end()
     await once(proc, 'close')
   }
@@ -113,8 +115,21 @@ async function http () {
     row('1 HTTP', `${label} p99 ms`, fmt(r.p99), `202 + same JSON body: ${fmt(body.p99)}`, r.p99 / body.p99, '(info)', undefined)
     if (r.bad > 0) row('1 HTTP', `${label} responses not 2xx`, fmt(r.bad), '', NaN, '0', false)
   }
+  httpMetrics(m, noisy)
   if (before !== undefined) httpBeforeAfter(m, noisy)
   log(`  jobs run by the server: ${stats.succeeded} succeeded, ${stats.failed} failed, ${stats.rejected} refused`)
+}
+
+/** The same routes with metrics on against metrics off, measured in the same rounds: goal within 5%. */
+function httpMetrics (m, noisy) {
+  const section = '1 HTTP, metrics on / off'
+  for (const [name, metered, label] of [['fn', 'meteredFn', 'reply.accepted(fn)'], ['named', 'meteredNamed', "reply.accepted('noop', data)"]]) {
+    const on = m(metered)
+    const off = m(name)
+    row(section, `${label} req/s`, fmt(on.rps), `metrics off: ${fmt(off.rps)}`, on.rps / off.rps, '>= 0.95', on.rps / off.rps >= 0.95, noisy([name, metered]))
+    row(section, `${label} server CPU us/request`, fmt(on.cpuUs, 1), `metrics off: ${fmt(off.cpuUs, 1)}`, off.cpuUs / on.cpuUs, 'off/on >= 0.95', off.cpuUs / on.cpuUs >= 0.95)
+    row(section, `${label} p99 ms`, fmt(on.p99), `metrics off: ${fmt(off.p99)}`, on.p99 / off.p99, '(info)', undefined)
+  }
 }
 
 /** The plain path against the build before the change, measured in the same rounds: goal within 10%. */
@@ -285,8 +300,20 @@ async function bullmq () {
     : `BullMQ row not measured: bench/bullmq.mjs exited with ${code} (is Redis running at ${redis}?)\n`)
 }
 
+// Row 7 (the dashboard issue): an overview with 10,000 tasks and 10,000 kept jobs, and the CPU a polling page adds.
+async function dashboard () {
+  log('dashboard: overview and jobs page with 10,000 tasks and 10,000 kept jobs; an idle server with and without a page polling every 2 s')
+  const result = await child('dashboard.mjs', [QUICK ? 'quick' : 'full'])
+  const section = '7 dashboard'
+  row(section, 'GET api/overview, 10,000 tasks + 10,000 jobs, median ms', fmt(result.overviewMs, 1), 'goal: 50 ms', result.overviewMs / 50, '< 50 ms', result.overviewMs < 50)
+  row(section, 'GET api/overview p99 ms', fmt(result.overviewP99, 1), '', NaN, '(info)', undefined)
+  row(section, 'GET api/jobs (a page of 50 of 10,000), median ms', fmt(result.jobsMs, 1), '', NaN, '(info)', undefined)
+  row(section, 'overview body, KiB', fmt(result.overviewKiB), '', NaN, '(info)', undefined)
+  row(section, `idle server CPU, a page polling every 2 s, over ${result.seconds} s`, `${fmt(result.pollingCpu, 2)} %`, `no page: ${fmt(result.idleCpu, 2)} %`, NaN, 'adds < 1 %', result.pollingCpu - result.idleCpu < 1)
+}
+
 const only = process.argv[2]?.split(',')
-const sections = { http, timekeeping, scale, throughput, shutdown, delayed, priority, bullmq }
+const sections = { http, timekeeping, scale, throughput, shutdown, delayed, priority, bullmq, dashboard }
 for (const [name, section] of Object.entries(sections)) {
   if (only !== undefined && !only.includes(name)) continue
   await section()

@@ -250,9 +250,21 @@ export type TaskSchedule =
   | { cron: string, /** The task's `timezone`, else the server's. */ timezone: string }
   | { loop: true }
 
-/** A task in the dashboard's overview (`GET <dashboard>/api/overview`). */
-export interface DashboardTask extends TaskInfo {
+/**
+ * A task in the dashboard's overview (`GET <dashboard>/api/overview`): its `TaskInfo` with the
+ * times in ms since the epoch (a page reads 10,000 tasks every 2 s, and writing numbers is many
+ * times cheaper than ISO strings), and its schedule.
+ */
+export interface DashboardTask extends Omit<TaskInfo, 'nextRunAt' | 'lastRun'> {
+  nextRunAt: number | null
+  lastRun: DashboardRun | null
   schedule: TaskSchedule
+}
+
+/** A task's last run in the overview: its `RunResult` with the times in ms since the epoch. */
+export interface DashboardRun extends Omit<RunResult, 'startedAt' | 'finishedAt'> {
+  startedAt: number
+  finishedAt: number
 }
 
 /** `GET <dashboard>/api/overview`: the counts of `stats()` and every task. */

@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import fastifyBackground from '../lib/index'
 import { buildApp } from './helpers/app'
 import { gate, noUnhandledRejections, until } from './helpers/jobs'
-import type { FastifyBackgroundOptions, JobContext } from '../lib/types'
+import type { FastifyBackgroundOptions, JobContext, RunResult } from '../lib/types'
 
 // The dashboard's server side through inject: its option, who it serves, and its JSON API. The
 // page itself is driven in a real browser in test/dashboard-browser.test.ts.
@@ -163,7 +163,11 @@ test('overview: the counts of stats() and every task with its schedule', async t
   t.same(byName.paris.schedule, { cron: '0 3 * * *', timezone: 'Europe/Paris' })
   t.same(byName.local.schedule, { cron: '*/5 * * * *', timezone: Intl.DateTimeFormat().resolvedOptions().timeZone }, 'the server’s zone')
   t.same(byName.poller.schedule, { loop: true })
-  t.same({ ...byName.often, schedule: undefined, nextRunAt: new Date(byName.often.nextRunAt) }, { ...app.tasks.get('often'), schedule: undefined }, 'the TaskInfo, as JSON')
+  t.same({ ...byName.often, schedule: undefined, nextRunAt: new Date(byName.often.nextRunAt) }, { ...app.tasks.get('often'), schedule: undefined }, 'the TaskInfo, times in ms')
+  await app.tasks.trigger('often')
+  const ran = (await app.inject(`${API}/overview`)).json().tasks.find((task: { name: string }) => task.name === 'often')
+  const lastRun = app.tasks.get('often')?.lastRun as RunResult
+  t.same(ran.lastRun, { ...lastRun, startedAt: lastRun.startedAt.getTime(), finishedAt: lastRun.finishedAt.getTime() }, 'the last run, times in ms')
   t.equal((await app.inject(`${API}/overview`)).headers['cache-control'], 'no-store')
 })
 

@@ -183,7 +183,7 @@ test('a scrape while the job counts cannot be read still answers, with the last 
     log,
     stats: async () => {
       if (fail) throw new Error('Redis is down')
-      return { queued: 3, running: 2, succeeded: 0, failed: 0, cancelled: 0 }
+      return { queued: 3, running: 2, succeeded: 0, failed: 0, rejected: 0 }
     }
   })
   t.equal(sample(await registry.metrics(), 'fastify_background_jobs{state="queued"}'), 3)

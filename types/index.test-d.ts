@@ -13,6 +13,7 @@ import fastifyBackground, {
   type DashboardOptions,
   type DashboardOverview,
   type DashboardTask,
+  type DashboardRun,
   type JobDetail,
   type TaskSchedule,
   type JobContext,
@@ -225,6 +226,10 @@ expectAssignable<TaskSchedule>({ loop: true })
 expectNotAssignable<TaskSchedule>({ cron: '0 3 * * *' })
 declare const task: DashboardTask
 expectType<number>(task.runs)
+expectType<number | null>(task.nextRunAt)
+expectType<DashboardRun | null>(task.lastRun)
+declare const run: DashboardRun
+expectType<number>(run.finishedAt)
 declare const detail: JobDetail
 expectType<unknown>(detail.data)
 expectType<string>(detail.id)

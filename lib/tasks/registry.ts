@@ -5,7 +5,6 @@ import { drainWithin } from '../core/shutdown'
 import { Lifecycle } from './lifecycle'
 import { Task, type TaskEnv } from './task'
 import type { DashboardTask, RunResult, TaskDefinition, TaskInfo, TaskRegistry } from '../types'
-import { scheduleInfo } from './schedule'
 
 /** Waiting for ready, then ready; closing for good from either (close may come before ready). */
 type RegistryLifecycle = 'waiting' | 'ready' | 'closing'
@@ -37,7 +36,7 @@ export class Registry {
 
   /** Every task with its schedule, for the dashboard. */
   overview (): DashboardTask[] {
-    return [...this.#tasks.values()].map(task => ({ ...task.info(), schedule: scheduleInfo(task.spec) }))
+    return Array.from(this.#tasks.values(), task => task.overview())
   }
 
   /** onReady: every task starts, anchored at this moment. */

@@ -7,7 +7,8 @@ import { Lifecycle } from './lifecycle'
 import { LoopDriver } from './loop-driver'
 import { TaskRun } from './task-run'
 import { TimedDriver } from './timed-driver'
-import type { RunResult, TaskInfo, TaskState } from '../types'
+import type { DashboardTask, RunResult, TaskInfo, TaskSchedule, TaskState } from '../types'
+import { scheduleInfo } from './schedule'
 
 /** What a task needs from the plugin instance. */
 export interface TaskEnv {
@@ -46,10 +47,12 @@ export class Task implements ScheduledTask, DrivenTask {
   readonly #active = new Map<TaskRun, Promise<RunResult>>()
   /** Runs triggered while paused: the task reads `running`, not `paused`, while they last. */
   readonly #triggeredWhilePaused = new Set<TaskRun>()
+  readonly #schedule: TaskSchedule
 
   constructor (readonly spec: TaskSpec, private readonly env: TaskEnv) {
     this.#lifecycle = new Lifecycle<TaskLifecycle>(spec.enabled ? 'registered' : 'paused-before-start', TRANSITIONS)
     this.#driver = spec.kind === 'loop' ? new LoopDriver(this, env.log) : new TimedDriver(this, env.backend)
+    this.#schedule = Object.freeze(scheduleInfo(spec))
   }
 
   get anchor (): number {
@@ -66,6 +69,23 @@ export class Task implements ScheduledTask, DrivenTask {
 
   get running (): number {
     return this.#active.size
+  }
+
+  /** What info() holds, as the dashboard sends it: times as numbers, and the schedule (see DashboardTask). */
+  overview (): DashboardTask {
+    const last = this.#lastRun
+    return {
+      name: this.spec.name,
+      kind: this.spec.kind,
+      state: this.state(),
+      nextRunAt: this.#nextRunAt,
+      running: this.#active.size,
+      runs: this.#runs,
+      failures: this.#failures,
+      skips: this.#skips,
+      lastRun: last === null ? null : { ...last, startedAt: last.startedAt.getTime(), finishedAt: last.finishedAt.getTime() },
+      schedule: this.#schedule
+    }
   }
 
   info (): TaskInfo {

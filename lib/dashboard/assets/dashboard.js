@@ -43,11 +43,11 @@ function duration (ms) {
   return `${Number.isInteger(amount) ? amount : amount.toFixed(1)} ${unit}`
 }
 
-/** A <time> showing the distance from now, with the exact time on hover. */
-function timeOf (iso) {
-  if (iso === undefined || iso === null) return '—'
-  const date = new Date(iso)
-  return element('time', { dateTime: iso, title: date.toLocaleString() }, relative(date.getTime() - Date.now()))
+/** A <time> showing the distance from now, with the exact time on hover; `time` is ms since the epoch (the overview) or an ISO string (jobs). */
+function timeOf (time) {
+  if (time === undefined || time === null) return '—'
+  const date = new Date(time)
+  return element('time', { dateTime: date.toISOString(), title: date.toLocaleString() }, relative(date.getTime() - Date.now()))
 }
 
 function retime () {
