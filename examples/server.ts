@@ -25,6 +25,8 @@ async function main (): Promise<void> {
     statusRoute: '/jobs/:id',
     // The page to open first: tasks, jobs, and buttons to steer them (loopback clients only).
     dashboard: '/background',
+    // prom-client is installed with the example's dev dependencies; in an app: npm install prom-client.
+    metrics: { path: '/metrics' },
     jobs: {
       // A named job: POST /reports answers 202 at once and builds the report in the background.
       'report.build': async ({ data, log, sleep }) => {
@@ -72,6 +74,7 @@ async function main (): Promise<void> {
   const address = await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' })
   console.log(`fastify-background example listening at ${address}`)
   console.log(`dashboard: ${address}/background`)
+  console.log(`metrics:   ${address}/metrics`)
 }
 
 main().catch(error => {
