@@ -86,9 +86,12 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
     //    signals abort, handlers get the grace, and what is left is logged and marked cancelled
     //    (drainWithin, for both).
     const deadline = Date.now() + settings.shutdownTimeout
-    await Promise.all([registry.close(deadline), backend.close(deadline)])
-    // 4. The metrics leave the registry, so that an app made again may register its own.
-    metrics?.remove()
+    try {
+      await Promise.all([registry.close(deadline), backend.close(deadline)])
+    } finally {
+      // 4. The metrics leave the registry, so that an app made again may register its own.
+      metrics?.remove()
+    }
   })
 }
 

@@ -161,6 +161,7 @@ export interface MetricsRegistry {
   metrics: () => Promise<string>
   getSingleMetric: (name: string) => unknown
   removeSingleMetric: (name: string) => void
+  registerMetric: (metric: never) => void
 }
 
 export interface MetricsOptions {

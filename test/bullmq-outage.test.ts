@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import t from 'tap'
+import { Registry } from 'prom-client'
 import type { JobContext } from '../lib/types'
 import { linesWith, LEVEL } from './helpers/app'
 import { buildBullApp, redisSkipReason, uniquePrefix, until } from './helpers/redis'
@@ -38,8 +39,11 @@ t.test('a Redis restart is survived: the app serves, logs the outage once, refus
   t.teardown(() => stopRedis(redis))
   const ran: string[] = []
   let ticks = 0
+  const registry = new Registry()
   const { app, lines } = await buildBullApp(uniquePrefix(), {
     shutdownTimeout: 500,
+    metrics: { registry },
+    dashboard: '/background',
     jobs: { echo: async (ctx: JobContext<string>) => { ran.push(ctx.data) } },
     tasks: [{ name: 'tick', every: 100, handler: async () => { ticks++ } }]
   }, { connection: `redis://127.0.0.1:${port}` })
@@ -50,6 +54,7 @@ t.test('a Redis restart is survived: the app serves, logs the outage once, refus
 
   await app.inject({ method: 'POST', url: '/echo', payload: { text: 'before' } })
   await until(() => ran.includes('before') && ticks > 0, 5000, 'a job and a tick before the outage')
+  t.match(await registry.metrics(), /fastify_background_jobs\{state="queued"\} 0\n/, 'a scrape before the outage')
 
   await stopRedis(redis)
   await until(() => linesWith(lines, 'Redis error', LEVEL.error).length > 0, 5000, 'the outage to be logged')
@@ -59,6 +64,11 @@ t.test('a Redis restart is survived: the app serves, logs the outage once, refus
   t.equal(refused.headers['retry-after'], '1')
   t.equal(refused.json().code, 'FST_BACKGROUND_UNAVAILABLE')
   await t.rejects(app.background.status('x'), { code: 'FST_BACKGROUND_UNAVAILABLE' })
+  const overview = await app.inject('/background/api/overview')
+  t.equal(overview.json().code, 'FST_BACKGROUND_UNAVAILABLE', 'the dashboard says the store is away')
+  const scrape = await registry.metrics()
+  t.match(scrape, /fastify_background_jobs_rejected_total\{reason="unavailable"\} 1\n/, 'the refused POST counts; failed reads do not')
+  t.match(scrape, /fastify_background_jobs\{state="queued"\} 0\n/, 'a scrape during it answers, with the last counts read')
   await new Promise(resolve => setTimeout(resolve, 1500))
   t.equal(linesWith(lines, 'Redis', LEVEL.error).length, 1, 'one error line for the whole outage')
 

@@ -53,10 +53,17 @@ export function addApi (scope: FastifyInstance, sources: DashboardSources, act: 
     return detail
   })
 
+  // A pause or resume acts on the state the fleet has, and answers once the fleet has the change.
+  const fleetWide = async <T>(change: () => T): Promise<T> => {
+    await sources.syncTasks()
+    const answer = change()
+    await sources.syncTasks()
+    return answer
+  }
   const taskActions: Record<Action, (name: string) => Promise<unknown>> = {
     trigger: name => started(tasks.trigger(name)),
-    pause: async name => ({ paused: tasks.pause(name) }),
-    resume: async name => ({ resumed: tasks.resume(name) })
+    pause: name => fleetWide(() => ({ paused: tasks.pause(name) })),
+    resume: name => fleetWide(() => ({ resumed: tasks.resume(name) }))
   }
   scope.post<{ Params: { name: string, action: Action } }>('/api/tasks/:name/:action', {
     schema: hidden({ params: { type: 'object', properties: { action: { enum: Object.keys(taskActions) } } } }),
@@ -64,7 +71,6 @@ export function addApi (scope: FastifyInstance, sources: DashboardSources, act: 
   }, async (request, reply) => {
     const { name, action } = request.params
     if (tasks.get(name) === undefined) throw new TaskNotFoundError(JSON.stringify(name))
-    await sources.syncTasks()
     const answer = await taskActions[action](name)
     return reply.code(answer === STARTED ? 202 : 200).send(answer)
   })

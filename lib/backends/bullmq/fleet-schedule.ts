@@ -88,12 +88,20 @@ export class FleetSchedule {
   }
 
   /**
-   * Brings every task's state in line with the fleet's pauses in one read. A task with a change of
-   * this replica's on its way to Redis is left as it is: that change is newer than what Redis says.
+   * Brings every task's state in line with the fleet's pauses in one read, after this replica's
+   * own changes have reached Redis. A task with a change made meanwhile is left as it is: that
+   * change is newer than what Redis says.
    */
   async sync (): Promise<void> {
     await this.settled()
-    const paused = await this.parts.pauses.all()
+    let paused: Set<string>
+    try {
+      paused = await this.parts.pauses.all()
+    } catch (error) {
+      // A reader such as the dashboard still answers, with what this replica saw last.
+      this.parts.errors.report(error as Error, 'task pauses could not be read from Redis: tasks show as this replica last saw them')
+      return
+    }
     for (const [name, task] of this.#tasks) {
       if (!this.#pending.has(name)) this.align(task, paused.has(name))
     }

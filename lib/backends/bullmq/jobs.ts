@@ -23,6 +23,8 @@ const DRAIN_POLL_MS = 50
 const QUEUED_STATES = ['waiting', 'delayed', 'prioritized'] as const
 /** A cancel mark is kept at least this long, even when statuses are not kept. */
 const MIN_MARK_MS = 60_000
+/** For redis(): the call admits a job. */
+const REFUSING = true
 
 const SCRIPTS = { fbgCount: { keys: 1, lua: "return redis.call('INCR', KEYS[1])" } }
 
@@ -59,7 +61,7 @@ export class NamedJobs implements JobBackend {
     this.#admission.assertOpen()
     const problem = jsonProblem(request.data)
     if (problem !== undefined) throw new InvalidDataError(JSON.stringify(request.name), problem)
-    this.#admission.assertRoom(await this.redis(async () => sum(await this.queue.getJobCounts(...QUEUED_STATES))))
+    this.#admission.assertRoom(await this.redis(async () => sum(await this.queue.getJobCounts(...QUEUED_STATES)), REFUSING))
     const id = request.id ?? newId()
     const { retries, backoff } = request.spec
     const { runAt, priority, key } = request.placement
@@ -74,7 +76,7 @@ export class NamedJobs implements JobBackend {
       deduplication: key === undefined ? undefined : { id: JSON.stringify([request.name, key]) },
       removeOnComplete: keep,
       removeOnFail: keep
-    }))
+    }), REFUSING)
     if (job.id === id) return { id, duplicate: false, status: 'queued' }
     // BullMQ answered the job that holds the key; it may just have ended and gone since.
     const same = await this.status(job.id as string)
@@ -120,7 +122,7 @@ export class NamedJobs implements JobBackend {
   }
 
   claim (scope: string, key: string, record: IdempotencyRecord, ttlMs: number): Promise<IdempotencyRecord | undefined> {
-    return this.redis(() => this.#claims.claim(scope, key, record, ttlMs))
+    return this.redis(() => this.#claims.claim(scope, key, record, ttlMs), REFUSING)
   }
 
   release (scope: string, key: string): Promise<void> {
@@ -151,7 +153,7 @@ export class NamedJobs implements JobBackend {
     if (spec === undefined) throw new UnrecoverableError(`No job named ${JSON.stringify(job.name)} is declared on the replica that took it`)
     const id = job.id as string
     // Cancelled while it waited: it never starts. UnrecoverableError: BullMQ fails it without a retry.
-    if (await this.#cancels.marked(id)) throw new UnrecoverableError(CANCELLED)
+    if (await this.#cancels.marked(id)) return this.ended(job, 'cancelled', () => { throw new UnrecoverableError(CANCELLED) }, false)
     const attempt = new JobAttempt(this.host, job, spec)
     this.host.runner.events.jobStarted(job.name, Date.now() - job.timestamp - job.delay)
     const unwatch = this.#cancels.watch(id, () => attempt.cancel())
@@ -170,10 +172,10 @@ export class NamedJobs implements JobBackend {
     return this.ended(job, 'failed', () => { throw new Error(outcome.error) })
   }
 
-  /** The job's last attempt ended `status`: told to the metrics and the idempotency claim, then `finish` answers BullMQ. */
-  private ended (job: Job, status: 'succeeded' | 'failed' | 'cancelled', finish: () => unknown): unknown {
+  /** The job's last attempt ended `status` (or it never started): told to the metrics and the idempotency claim, then `finish` answers BullMQ. */
+  private ended (job: Job, status: 'succeeded' | 'failed' | 'cancelled', finish: () => unknown, started = true): unknown {
     // BullMQ sets processedOn as it hands the job to the processor.
-    this.host.runner.events.jobEnded(job.name, status, Date.now() - (job.processedOn as number))
+    this.host.runner.events.jobEnded(job.name, status, started ? Date.now() - (job.processedOn as number) : undefined)
     const idempotency = this.host.settings.idempotency
     if (idempotency !== false) {
       this.#claims.settle(job.id as string, idempotency.ttl).catch(error => this.errors.report(error, 'an idempotency key could not be kept in Redis'))
@@ -204,13 +206,16 @@ export class NamedJobs implements JobBackend {
       .catch(error => this.errors.report(error, 'a refused job could not be counted in Redis'))
   }
 
-  /** Runs a Redis call; a failure becomes FST_BACKGROUND_UNAVAILABLE (503). */
-  private async redis<T> (call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a Redis call; a failure becomes FST_BACKGROUND_UNAVAILABLE (503). With REFUSING, the
+   * call admits a job, so its failure is a job refused (a failed read refuses nothing).
+   */
+  private async redis<T> (call: () => Promise<T>, refusing = false): Promise<T> {
     try {
       return await call()
     } catch (error) {
       this.errors.report(error as Error, 'a call to Redis for background jobs failed')
-      this.host.runner.events.jobRefused('unavailable')
+      if (refusing) this.host.runner.events.jobRefused('unavailable')
       throw new UnavailableError(describeError(error))
     }
   }

@@ -45,8 +45,8 @@ function duration (ms) {
 
 /** A <time> showing the distance from now, with the exact time on hover; `time` is ms since the epoch (the overview) or an ISO string (jobs). */
 function timeOf (time) {
-  if (time === undefined || time === null) return '—'
-  const date = new Date(time)
+  const date = new Date(time ?? NaN)
+  if (Number.isNaN(date.getTime())) return '—'
   return element('time', { dateTime: date.toISOString(), title: date.toLocaleString() }, relative(date.getTime() - Date.now()))
 }
 
