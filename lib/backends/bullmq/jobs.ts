@@ -155,7 +155,8 @@ export class NamedJobs implements JobBackend {
     // Cancelled while it waited: it never starts. UnrecoverableError: BullMQ fails it without a retry.
     if (await this.#cancels.marked(id)) return this.ended(job, 'cancelled', () => { throw new UnrecoverableError(CANCELLED) }, false)
     const attempt = new JobAttempt(this.host, job, spec)
-    this.host.runner.events.jobStarted(job.name, Date.now() - job.timestamp - job.delay)
+    // BullMQ keeps no time at which a retry became due: only a first attempt's wait is known.
+    if (attempt.number === 1) this.host.runner.events.jobStarted(job.name, Date.now() - job.timestamp - job.delay)
     const unwatch = this.#cancels.watch(id, () => attempt.cancel())
     let outcome: Outcome
     try {
