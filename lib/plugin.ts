@@ -6,15 +6,12 @@ import type { BackendAdapter } from './backends/backend'
 import { memoryBackend } from './backends/memory/backend'
 import { readSettings } from './core/options'
 import { Registry } from './tasks/registry'
-import type { MetricsSettings, RunHost } from './core/model'
+import type { RunHost } from './core/model'
 import { addStatusRoute } from './jobs/status-route'
 import { createTracers } from './core/tracing'
 import { addDashboard } from './dashboard/dashboard'
 import { IGNORED_EVENTS } from './core/work-events'
-import { createMetrics } from './metrics/metrics'
-import { loadPromClient } from './metrics/prom-client'
-import { addMetricsRoute } from './metrics/route'
-import type { Registry as PromRegistry } from 'prom-client'
+import { addMetrics } from './metrics/add-metrics'
 import type { BackgroundCradle, FastifyBackgroundOptions } from './types'
 
 /**
@@ -51,12 +48,7 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
     })
   }
 
-  if (settings.metrics !== false && settings.metrics.path !== undefined) {
-    addMetricsRoute(app, settings.metrics.path, metricsRegistry(settings.metrics))
-  }
-  const metrics = settings.metrics === false
-    ? undefined
-    : createMetrics(loadPromClient(), { registry: metricsRegistry(settings.metrics), stats: () => background.stats(), log: app.log })
+  const metrics = settings.metrics === false ? undefined : addMetrics(app, settings.metrics, () => background.stats())
   if (metrics !== undefined) runner.events = metrics.events
 
   try {
@@ -93,11 +85,6 @@ export async function plugin (app: FastifyInstance, options: FastifyBackgroundOp
       metrics?.remove()
     }
   })
-}
-
-/** The `metrics.registry` option, or prom-client's global one. */
-function metricsRegistry (settings: MetricsSettings): PromRegistry {
-  return (settings.registry ?? loadPromClient().register) as PromRegistry
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }

@@ -221,12 +221,17 @@ function readMetrics (value: unknown): Settings['metrics'] {
   if (value === true) return { registry: undefined, path: undefined }
   const options = plainObject(value, 'metrics', METRICS_KEYS, 'must be a boolean or { registry, path }')
   const { registry, path } = options
-  const missing = REGISTRY_METHODS.find(method => typeof (registry as Record<string, unknown> | null)?.[method] !== 'function')
+  const missing = missingMethod(registry, REGISTRY_METHODS)
   if (registry !== undefined && missing !== undefined) throw invalid('metrics.registry', `must be a prom-client Registry; "${missing}" is missing`)
   return {
     registry: registry as MetricsRegistry | undefined,
     path: path === undefined ? undefined : readStaticPath(path, 'metrics.path')
   }
+}
+
+/** The first of `methods` that `value` lacks as a function (any of them, if it is not an object). */
+function missingMethod (value: unknown, methods: readonly string[]): string | undefined {
+  return methods.find(method => typeof (value as Record<string, unknown> | null)?.[method] !== 'function')
 }
 
 function readStaticPath (value: unknown, path: string): string {
@@ -242,7 +247,7 @@ function readContainer (value: unknown): AwilixContainer | undefined {
 
 function readBackend (value: unknown): Backend | undefined {
   if (value === undefined) return undefined
-  const missing = BACKEND_METHODS.find(method => typeof (value as Record<string, unknown> | null)?.[method] !== 'function')
+  const missing = missingMethod(value, BACKEND_METHODS)
   if (missing !== undefined) throw invalid('backend', `must be a backend such as bullmqBackend({ ... }); "${missing}" is missing`)
   return value as Backend
 }

@@ -44,7 +44,7 @@ export function addApi (scope: FastifyInstance, sources: DashboardSources, act: 
     return { stats, tasks: sources.overview() }
   })
   scope.get<{ Querystring: JobListQuery }>('/api/jobs', { schema: hidden(JOBS_QUERY) }, async request => {
-    // Fastify's query object has no prototype; list() takes plain objects.
+    // Fastify's query object (from fast-querystring) inherits from an empty prototype of its own; list() takes plain objects.
     return { jobs: await background.list({ ...request.query }) }
   })
   scope.get<{ Params: { id: string } }>('/api/jobs/:id', { schema: hidden() }, async request => {
