@@ -2,7 +2,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import FakeTimers from '@sinonjs/fake-timers'
 import { Redis, ReplyError } from 'ioredis'
 import t from 'tap'
-import { isConnectionError, OUTAGE_LOG_EVERY_MS, OutageLog, RedisErrors } from '../lib/backends/bullmq/outage'
+import { isConnectionError, OUTAGE_LOG_EVERY_MS, OutageLog, StoreErrors } from '../lib/backends/bullmq/outage'
 import { linesWith, logCapture } from './helpers/app'
 import Fastify from 'fastify'
 
@@ -66,7 +66,7 @@ t.test('an error counts as an outage only when it says Redis cannot be reached',
 
   const { stream, lines } = logCapture()
   const app = Fastify({ logger: { level: 'info', stream } })
-  const errors = new RedisErrors(app.log)
+  const errors = new StoreErrors(app.log, 'Redis')
   for (const error of refused) errors.listener('the worker failed')(error)
   for (const error of lost) errors.report(error, 'a lock could not be refreshed', { task: 'a' })
   errors.restored()

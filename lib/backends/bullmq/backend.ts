@@ -5,18 +5,22 @@ import { drainWithin } from '../../core/shutdown'
 import type { Backend, JobDetail, JobStats, JobStatus } from '../../types'
 import { FleetSchedule } from './fleet-schedule'
 import { NamedJobs } from './jobs'
+import type { StoreDriver } from './driver'
 import { OverlapLocks } from './locks'
 import { readConfig, workerOptionsOf, type BullmqBackendOptions, type Config } from './options'
-import { RedisErrors } from './outage'
-import { FleetPauses } from './pauses'
+import { StoreErrors } from './outage'
+import { PostgresDriver } from './postgres/driver'
 import { Queues } from './queues'
+import { RedisDriver } from './redis/driver'
 import { Workers } from './workers'
 
 // The distributed backend: a thin adapter onto BullMQ, wired here from pieces of one concern
 // each. Named jobs are BullMQ jobs in one queue (jobs.ts); timed tasks are BullMQ job schedulers
 // in a second one (fleet-schedule.ts); every job runs here through the same runner as in-process.
+// BullMQ runs on Redis or on PostgreSQL: the store's driver is chosen here, and nothing else
+// knows which it is.
 
-/** The backend for many replicas: `backend: bullmqBackend({ connection: 'redis://...' })`. */
+/** The backend for many replicas: `backend: bullmqBackend({ connection: 'redis://...' })` (or `'postgres://...'`). */
 export function bullmqBackend (options: BullmqBackendOptions): Backend {
   return new BullmqBackend(readConfig(options))
 }
@@ -25,24 +29,31 @@ export function bullmqBackend (options: BullmqBackendOptions): Backend {
 interface Connected {
   readonly host: BackendHost
   readonly queues: Queues
+  readonly errors: StoreErrors
   readonly workers: Workers
   readonly jobs: NamedJobs
   readonly schedule: FleetSchedule
 }
 
+function driverOf (config: Config): StoreDriver {
+  return config.store.kind === 'postgres' ? new PostgresDriver(config.store) : new RedisDriver(config.store, config.prefix)
+}
+
 function connect (config: Config, host: BackendHost): Connected {
-  const errors = new RedisErrors(host.log)
-  const queues = new Queues(config, errors)
+  const driver = driverOf(config)
+  const errors = new StoreErrors(host.log, driver.name, driver.probe)
+  const queues = new Queues(driver, config.queueName, errors)
   const options = workerOptionsOf(config, host.settings.concurrency)
-  const workers = new Workers(options, errors)
-  const locks = new OverlapLocks(queues.tasks, options.lockDuration as number, errors)
-  const pauses = new FleetPauses(queues.tasks)
+  const workers = new Workers(driver, options, errors)
+  const store = driver.storeOf(queues.tasks)
+  const locks = new OverlapLocks(store, options.lockDuration as number, errors)
   return {
     host,
     queues,
+    errors,
     workers,
-    jobs: new NamedJobs(queues.jobs, host, workers, errors),
-    schedule: new FleetSchedule({ queue: queues.tasks, log: host.log, workers, locks, pauses, errors })
+    jobs: new NamedJobs(queues.jobs, driver.storeOf(queues.jobs), host, workers, errors),
+    schedule: new FleetSchedule({ queue: queues.tasks, log: host.log, workers, locks, store, errors })
   }
 }
 
@@ -127,7 +138,7 @@ class BullmqBackend implements BackendAdapter {
     jobs.start()
   }
 
-  /** This replica takes no new job from now on; what is queued stays in Redis for the others. */
+  /** This replica takes no new job from now on; what is queued stays in the store for the others. */
   stopAccepting (): void {
     const { jobs, schedule, workers } = this.connected
     jobs.stopAccepting()
@@ -141,7 +152,7 @@ class BullmqBackend implements BackendAdapter {
    * to another replica.
    */
   async close (deadline: number): Promise<void> {
-    const { host, queues, workers, schedule } = this.connected
+    const { host, queues, errors, workers, schedule } = this.connected
     await drainWithin({
       settled: () => Promise.all([workers.settled(), schedule.settled()]),
       abort: () => workers.giveUp(),
@@ -152,6 +163,7 @@ class BullmqBackend implements BackendAdapter {
     const end = Date.now() + CLOSE_MS
     await workers.close(end)
     await queues.close(end)
+    errors.close()
   }
 
   private get connected (): Connected {

@@ -6,13 +6,13 @@ import type { ScheduleCause, ScheduledTask, TaskSpec, UnscheduleCause } from '..
 import { sleep } from '../../core/timers'
 import type { RunResult } from '../../types'
 import type { OverlapLocks } from './locks'
-import type { RedisErrors } from './outage'
-import type { FleetPauses } from './pauses'
+import type { StoreErrors } from './outage'
+import type { FleetStore } from './store'
 import type { Workers } from './workers'
 
 // Timed tasks on BullMQ job schedulers: Redis holds one scheduler per task, BullMQ makes one job
 // per due time, and whichever replica takes that job runs the task through its own Task object.
-// A pause holds for the whole fleet: Redis keeps it (FleetPauses) until a replica resumes the task.
+// A pause holds for the whole fleet: the store keeps it until a replica resumes the task.
 
 /** Task runs of one replica at once; tasks are few and, in-process, never wait for a slot either. */
 const TASK_CONCURRENCY = 64
@@ -26,8 +26,9 @@ export interface FleetParts {
   readonly log: FastifyBaseLogger
   readonly workers: Workers
   readonly locks: OverlapLocks
-  readonly pauses: FleetPauses
-  readonly errors: RedisErrors
+  /** The store beside the tasks queue, which keeps the fleet's pauses. */
+  readonly store: FleetStore
+  readonly errors: StoreErrors
 }
 
 /** The fleet's schedule of this process's timed tasks, and the runs that land here. */
@@ -96,7 +97,7 @@ export class FleetSchedule {
     await this.settled()
     let paused: Set<string>
     try {
-      paused = await this.parts.pauses.all()
+      paused = new Set(await this.parts.store.pauses())
     } catch (error) {
       // A reader such as the dashboard still answers, with what this replica saw last.
       this.parts.errors.report(error as Error, 'task pauses could not be read from Redis: tasks show as this replica last saw them')
@@ -160,16 +161,16 @@ export class FleetSchedule {
   }
 
   private async pauseFleetWide (task: ScheduledTask): Promise<void> {
-    const { queue, pauses, log } = this.parts
+    const { queue, store, log } = this.parts
     this.#paused.add(task)
-    await pauses.pause(task.spec.name)
+    await store.addPause(task.spec.name)
     await queue.removeJobScheduler(task.spec.name)
     log.info({ task: task.spec.name }, 'task paused fleet-wide: its schedule is removed from Redis until a replica resumes it')
   }
 
   private async resumeFleetWide (task: ScheduledTask): Promise<void> {
     this.#paused.delete(task)
-    await this.parts.pauses.resume(task.spec.name)
+    await this.parts.store.removePause(task.spec.name)
     await this.upsert(task.spec)
   }
 
@@ -183,7 +184,7 @@ export class FleetSchedule {
    * resumed it since this one last looked: the task's state here is brought in line.
    */
   private async synced (task: ScheduledTask): Promise<boolean> {
-    const paused = await this.parts.pauses.isPaused(task.spec.name)
+    const paused = await this.parts.store.isPaused(task.spec.name)
     this.align(task, paused)
     return paused
   }

@@ -3,48 +3,11 @@ import { CancelledError } from '../../core/errors'
 import type { JobQuery } from '../../core/model'
 import { CANCELLED_ON_REQUEST } from '../../core/run'
 import { jobStatus } from '../../jobs/job-status'
-import type { JobState, JobStatus } from '../../types'
-import { CANCEL_MARK } from './job-cancels'
-import { clientWith } from './scripts'
+import type { JobProgress, JobState, JobStatus } from '../../types'
+import type { FleetStore } from './store'
 
 // What any replica reads of the fleet's jobs: one job's status, and the kept jobs newest first.
-// A status is read in one script, so its state and its fields are of one moment.
-
-/** The BullMQ keys, after the job's hash and its cancel mark, in the order STATUS_LUA reads them. */
-const STATE_KEYS = ['completed', 'failed', 'active', 'wait', 'paused', 'delayed', 'prioritized', 'waiting-children'] as const
-
-const STATUS_LUA = `
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-local function listed (key)
-  local position = redis.pcall('LPOS', key, id)
-  if type(position) ~= 'table' then return position ~= false end
-  -- Redis before 6.0.6 has no LPOS.
-  for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
-    if item == id then return true end
-  end
-  return false
-end
-local state
-local runAt = false
-if redis.call('ZSCORE', KEYS[3], id) then state = 'succeeded'
-elseif redis.call('ZSCORE', KEYS[4], id) then state = 'failed'
-elseif listed(KEYS[5]) then state = 'running'
-elseif listed(KEYS[6]) or listed(KEYS[7]) or redis.call('ZSCORE', KEYS[9], id) or redis.call('ZSCORE', KEYS[10], id) then state = 'queued'
-else
-  local delayed = redis.call('ZSCORE', KEYS[8], id)
-  if not delayed then return nil end
-  state = 'queued'
-  -- BullMQ scores a delayed job (its delay, or a retry's backoff) by when it may run, times 4096.
-  runAt = tostring(math.floor(tonumber(delayed) / 4096))
-end
-local job = redis.call('HMGET', KEYS[1], 'name', 'timestamp', 'processedOn', 'finishedOn', 'failedReason', 'ats', 'progress', 'returnvalue')
-return { state, runAt, redis.call('GET', KEYS[2]), job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8] }`
-
-const SCRIPTS = { fbgJobStatus: { keys: 2 + STATE_KEYS.length, lua: STATUS_LUA } }
-
-type Field = string | null | false
-type StatusReply = [Exclude<JobState, 'cancelled'>, Field, Field, string, string, Field, Field, Field, Field, Field, Field] | null
+// A status is read in one step of the store, so its state and its fields are of one moment.
 
 /** The BullMQ states each status is found in (a cancelled job is failed, or queued or active until a worker drops it). */
 const TYPES_OF: Record<JobState, JobType[]> = {
@@ -57,32 +20,32 @@ const TYPES_OF: Record<JobState, JobType[]> = {
 const ALL_TYPES = [...new Set(Object.values(TYPES_OF).flat())]
 
 export class JobReads {
-  constructor (private readonly queue: Queue) {}
+  constructor (private readonly queue: Queue, private readonly store: FleetStore) {}
 
   async status (id: string): Promise<JobStatus | undefined> {
-    const keys = [this.queue.toKey(id), this.queue.toKey(`${CANCEL_MARK}${id}`), ...STATE_KEYS.map(state => this.queue.keys[state])]
-    const reply: StatusReply = await (await clientWith(this.queue, SCRIPTS)).runCommand('fbgJobStatus', [...keys, id])
-    if (reply === null) return undefined
-    const [state, runAt, mark, name, timestamp, processedOn, finishedOn, failedReason, attempts, progress, returnvalue] = reply
+    const job = await this.store.job(id)
+    if (job === undefined) return undefined
+    const { state, mark } = job
     // A job cancelled before it started is cancelled from then on (the worker that takes it drops
     // it); one cancelled while it ran is running until its replica has aborted it, and failed it.
-    const [cancelledAt, found] = typeof mark === 'string' ? mark.split(':') : []
+    const [cancelledAt, found] = mark?.split(':') ?? []
     const dropped = found === 'queued'
     const status = dropped || (found === 'running' && state === 'failed') ? 'cancelled' : state
     const finished = status !== 'queued' && status !== 'running'
     return jobStatus({
       id,
-      name,
+      name: job.name,
       status,
-      enqueuedAt: Number(timestamp),
-      startedAt: dropped ? undefined : numberOf(processedOn),
-      finishedAt: dropped ? Number(cancelledAt) : finished ? numberOf(finishedOn) : undefined,
-      // BullMQ writes failedReason in the script that moves a job to failed.
-      error: dropped ? CANCELLED_ERROR : status === 'failed' || status === 'cancelled' ? failedReason as string : undefined,
-      attempt: dropped ? undefined : numberOf(attempts),
-      progress: typeof progress === 'string' ? JSON.parse(progress) : undefined,
-      result: status === 'succeeded' && typeof returnvalue === 'string' ? resultOf(returnvalue) : undefined,
-      runAt: status === 'queued' ? numberOf(runAt) : undefined
+      enqueuedAt: job.enqueuedAt,
+      startedAt: dropped ? undefined : job.startedAt,
+      finishedAt: dropped ? Number(cancelledAt) : finished ? job.finishedAt : undefined,
+      // BullMQ writes failedReason in the step that moves a job to failed.
+      error: dropped ? CANCELLED_ERROR : status === 'failed' || status === 'cancelled' ? job.failedReason : undefined,
+      attempt: dropped ? undefined : job.attempt,
+      progress: job.progress as JobProgress | undefined,
+      // A handler that resolved with nothing left `null`.
+      result: status === 'succeeded' && job.result !== null ? job.result : undefined,
+      runAt: status === 'queued' ? job.runAt : undefined
     })
   }
 
@@ -93,8 +56,9 @@ export class JobReads {
    */
   async list (query: JobQuery): Promise<JobStatus[]> {
     const ids = await this.queue.getRanges(query.status === undefined ? ALL_TYPES : TYPES_OF[query.status], 0, -1)
-    const client = await this.queue.backend.client
-    const stamps = await Promise.all([...new Set(ids)].map(async id => [id, Number(await client.hget(this.queue.toKey(id), 'timestamp'))] as const))
+    const unique = [...new Set(ids)]
+    const enqueuedAt = await this.store.enqueuedAt(unique)
+    const stamps = unique.map((id, index) => [id, enqueuedAt[index]] as const)
     stamps.sort((a, b) => b[1] - a[1])
     const page: JobStatus[] = []
     let skip = query.offset
@@ -111,13 +75,3 @@ export class JobReads {
 
 /** The error of a job cancelled before it started, as in-process. */
 const CANCELLED_ERROR = new CancelledError(CANCELLED_ON_REQUEST).message
-
-function numberOf (field: Field): number | undefined {
-  return typeof field === 'string' ? Number(field) : undefined
-}
-
-/** BullMQ keeps what the processor returned as JSON; a handler that resolved with nothing left `null`. */
-function resultOf (json: string): unknown {
-  const value = JSON.parse(json)
-  return value === null ? undefined : value
-}

@@ -12,8 +12,8 @@ import { IdempotencyClaims } from './idempotency-claims'
 import { JobAttempt } from './job-attempt'
 import { JobCancels } from './job-cancels'
 import { JobReads } from './job-reads'
-import type { RedisErrors } from './outage'
-import { clientWith } from './scripts'
+import type { StoreErrors } from './outage'
+import type { FleetStore } from './store'
 import type { Workers } from './workers'
 
 // Named jobs as durable BullMQ jobs in one queue: any replica enqueues them, runs them, answers
@@ -23,10 +23,8 @@ const DRAIN_POLL_MS = 50
 const QUEUED_STATES = ['waiting', 'delayed', 'prioritized'] as const
 /** A cancel mark is kept at least this long, even when statuses are not kept. */
 const MIN_MARK_MS = 60_000
-/** For redis(): the call admits a job. */
+/** For call(): the call admits a job. */
 const REFUSING = true
-
-const SCRIPTS = { fbgCount: { keys: 1, lua: "return redis.call('INCR', KEYS[1])" } }
 
 export class NamedJobs implements JobBackend {
   readonly #admission: Admission
@@ -36,14 +34,15 @@ export class NamedJobs implements JobBackend {
 
   constructor (
     private readonly queue: Queue,
+    private readonly store: FleetStore,
     private readonly host: BackendHost,
     private readonly workers: Workers,
-    private readonly errors: RedisErrors
+    private readonly errors: StoreErrors
   ) {
     this.#admission = new Admission(host.settings.maxQueued, reason => this.countRefusal(reason))
-    this.#reads = new JobReads(queue)
-    this.#cancels = new JobCancels(queue, Math.max(host.settings.retention.ttl, MIN_MARK_MS), errors)
-    this.#claims = new IdempotencyClaims(queue)
+    this.#reads = new JobReads(queue, store)
+    this.#cancels = new JobCancels(queue, store, Math.max(host.settings.retention.ttl, MIN_MARK_MS), errors)
+    this.#claims = new IdempotencyClaims(store)
   }
 
   /** onReady: this replica runs jobs from now on, if it declares any. */
@@ -61,12 +60,12 @@ export class NamedJobs implements JobBackend {
     this.#admission.assertOpen()
     const problem = jsonProblem(request.data)
     if (problem !== undefined) throw new InvalidDataError(JSON.stringify(request.name), problem)
-    this.#admission.assertRoom(await this.redis(async () => sum(await this.queue.getJobCounts(...QUEUED_STATES)), REFUSING))
+    this.#admission.assertRoom(await this.call(async () => sum(await this.queue.getJobCounts(...QUEUED_STATES)), REFUSING))
     const id = request.id ?? newId()
     const { retries, backoff } = request.spec
     const { runAt, priority, key } = request.placement
     const keep = this.keep()
-    const job = await this.redis(() => this.queue.add(request.name, request.data, {
+    const job = await this.call(() => this.queue.add(request.name, request.data, {
       jobId: id,
       attempts: retries + 1,
       backoff: { type: 'exponential', delay: backoff },
@@ -85,22 +84,22 @@ export class NamedJobs implements JobBackend {
   }
 
   status (id: string): Promise<JobStatus | undefined> {
-    return this.redis(() => this.#reads.status(id))
+    return this.call(() => this.#reads.status(id))
   }
 
   /** The status, and the data BullMQ keeps with the job. */
   async detail (id: string): Promise<JobDetail | undefined> {
-    const [status, job] = await this.redis(() => Promise.all([this.#reads.status(id), this.queue.getJob(id)]))
+    const [status, job] = await this.call(() => Promise.all([this.#reads.status(id), this.queue.getJob(id)]))
     return status === undefined ? undefined : { ...status, data: job?.data }
   }
 
   list (query: JobQuery): Promise<JobStatus[]> {
-    return this.redis(() => this.#reads.list(query))
+    return this.call(() => this.#reads.list(query))
   }
 
   /** From any replica: a queued job is dropped by the worker that takes it; a running one is aborted by its replica. */
   async cancel (id: string): Promise<boolean> {
-    const found = await this.redis(() => this.#cancels.mark(id))
+    const found = await this.call(() => this.#cancels.mark(id))
     if (found === 'queued') return true
     if (found !== 'running') return false
     await this.#cancels.settled(async () => isFinished(await this.status(id)))
@@ -112,7 +111,7 @@ export class NamedJobs implements JobBackend {
   async retry (id: string): Promise<boolean> {
     const status = await this.status(id)
     if (status?.status !== 'failed' && status?.status !== 'cancelled') return false
-    await this.redis(async () => {
+    await this.call(async () => {
       await this.#cancels.unmark(id)
       const job = await this.queue.getJob(id)
       // A job cancelled while queued is still queued: without its mark, it simply runs.
@@ -122,30 +121,29 @@ export class NamedJobs implements JobBackend {
   }
 
   claim (scope: string, key: string, record: IdempotencyRecord, ttlMs: number): Promise<IdempotencyRecord | undefined> {
-    return this.redis(() => this.#claims.claim(scope, key, record, ttlMs), REFUSING)
+    return this.call(() => this.#claims.claim(scope, key, record, ttlMs), REFUSING)
   }
 
   release (scope: string, key: string): Promise<void> {
-    return this.redis(() => this.#claims.release(scope, key))
+    return this.call(() => this.#claims.release(scope, key))
   }
 
   async stats (): Promise<JobStats> {
-    return this.redis(async () => {
-      const client = await this.queue.backend.client
+    return this.call(async () => {
       const [counts, succeeded, failed, rejected] = await Promise.all([
         this.queue.getJobCounts(...QUEUED_STATES, 'active'),
         this.queue.getMetrics('completed', 0, 0),
         this.queue.getMetrics('failed', 0, 0),
-        client.get(this.queue.toKey('rejected'))
+        this.store.refusals()
       ])
       const { active, ...queued } = counts
-      return { queued: sum(queued), running: active, succeeded: succeeded.meta.count, failed: failed.meta.count, rejected: Number(rejected) }
+      return { queued: sum(queued), running: active, succeeded: succeeded.meta.count, failed: failed.meta.count, rejected }
     })
   }
 
   /** Resolves when no job is queued or running anywhere in the fleet. */
   async drain (): Promise<void> {
-    while (sum(await this.redis(() => this.queue.getJobCounts(...QUEUED_STATES, 'active'))) > 0) await sleep(DRAIN_POLL_MS)
+    while (sum(await this.call(() => this.queue.getJobCounts(...QUEUED_STATES, 'active'))) > 0) await sleep(DRAIN_POLL_MS)
   }
 
   private async process (job: Job): Promise<unknown> {
@@ -179,7 +177,7 @@ export class NamedJobs implements JobBackend {
     this.host.runner.events.jobEnded(job.name, status, started ? Date.now() - (job.processedOn as number) : undefined)
     const idempotency = this.host.settings.idempotency
     if (idempotency !== false) {
-      this.#claims.settle(job.id as string, idempotency.ttl).catch(error => this.errors.report(error, 'an idempotency key could not be kept in Redis'))
+      this.#claims.settle(job.id as string, idempotency.ttl).catch(error => this.errors.report(error, `an idempotency key could not be kept in ${this.errors.store}`))
     }
     return finish()
   }
@@ -199,23 +197,21 @@ export class NamedJobs implements JobBackend {
     return ttl === 0 || max === 0 ? true : { age: Math.ceil(ttl / 1000), count: max }
   }
 
-  /** A refusal counts in the fleet's `stats().rejected`, kept in Redis. */
+  /** A refusal counts in the fleet's `stats().rejected`, kept in the store. */
   private countRefusal (reason: RefusalReason): void {
     this.host.runner.events.jobRefused(reason)
-    clientWith(this.queue, SCRIPTS)
-      .then(client => client.runCommand('fbgCount', [this.queue.toKey('rejected')]))
-      .catch(error => this.errors.report(error, 'a refused job could not be counted in Redis'))
+    this.store.countRefusal().catch(error => this.errors.report(error, `a refused job could not be counted in ${this.errors.store}`))
   }
 
   /**
-   * Runs a Redis call; a failure becomes FST_BACKGROUND_UNAVAILABLE (503). With REFUSING, the
+   * Runs a call to the store; a failure becomes FST_BACKGROUND_UNAVAILABLE (503). With REFUSING, the
    * call admits a job, so its failure is a job refused (a failed read refuses nothing).
    */
-  private async redis<T> (call: () => Promise<T>, refusing = false): Promise<T> {
+  private async call<T> (call: () => Promise<T>, refusing = false): Promise<T> {
     try {
       return await call()
     } catch (error) {
-      this.errors.report(error as Error, 'a call to Redis for background jobs failed')
+      this.errors.report(error as Error, `a call to ${this.errors.store} for background jobs failed`)
       if (refusing) this.host.runner.events.jobRefused('unavailable')
       throw new UnavailableError(describeError(error))
     }

@@ -1,7 +1,8 @@
 import { WaitingError, Worker, type Job, type WorkerOptions } from 'bullmq'
 import { untilDeadline } from '../../core/shutdown'
 import { sleep } from '../../core/timers'
-import type { RedisErrors } from './outage'
+import type { StoreDriver } from './driver'
+import type { StoreErrors } from './outage'
 
 const STOP_POLL_MS = 10
 
@@ -24,8 +25,9 @@ export class Workers {
   readonly #recorded = new Map<string, () => void>()
 
   constructor (
-    private readonly options: WorkerOptions,
-    private readonly errors: RedisErrors
+    private readonly driver: StoreDriver,
+    private readonly options: Omit<WorkerOptions, 'connection'>,
+    private readonly errors: StoreErrors
   ) {}
 
   /** Aborts as this replica starts closing. */
@@ -40,8 +42,9 @@ export class Workers {
 
   /** Starts a worker on `queueName`. A job it takes once this replica closes goes back to the queue at once. */
   start (queueName: string, processor: Processor, overrides?: Partial<WorkerOptions>): void {
+    const { workerConnection: connection, prefix, factory } = this.driver
     const worker = new Worker(queueName, (job, token) => this.closing.aborted ? this.handBack(job, token) : processor(job, token),
-      { ...this.options, ...overrides })
+      { ...this.options, connection, prefix, ...overrides }, factory as undefined)
     worker.on('error', this.errors.listener(`the worker of ${queueName} failed`))
     worker.on('completed', job => this.recorded(job))
     worker.on('failed', job => this.recorded(job))
@@ -72,7 +75,7 @@ export class Workers {
     throw new WaitingError()
   }
 
-  /** preClose: this replica takes no new job from now on; what is queued stays in Redis for the others. */
+  /** preClose: this replica takes no new job from now on; what is queued stays in the store for the others. */
   stopTaking (): void {
     this.#closing.abort()
     for (const worker of this.#workers) worker.pause(true).catch(this.errors.listener('pausing a worker at close failed'))
@@ -90,7 +93,7 @@ export class Workers {
   }
 
   /**
-   * Lets BullMQ record the outcomes of the runs that ended (unless Redis cannot take them), then
+   * Lets BullMQ record the outcomes of the runs that ended (unless the store cannot take them), then
    * closes the workers; by `deadline`, so that an outage cannot hang the close.
    */
   async close (deadline: number): Promise<void> {
