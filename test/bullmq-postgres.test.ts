@@ -1,0 +1,122 @@
+// What is PostgreSQL's own on the BullMQ backend: its options, its migrations, the connections it
+// leaves (none), and a lost connection (an outage: 503, logged, recovered, nothing lost).
+import { spawnSync } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import type { JobContext } from '../lib/types'
+import { bullmqBackend } from '../lib/bullmq'
+import { buildApp, linesWith, LEVEL } from './helpers/app'
+import { buildBullApp, forget, uniquePrefix, until, useStore } from './helpers/redis'
+import { endAdminPool, postgresStore } from './helpers/stores'
+
+const skip = postgresStore.skip
+useStore(postgresStore)
+t.teardown(() => endAdminPool())
+
+/** The sockets open in this process. */
+function sockets (): number {
+  return process.getActiveResourcesInfo().filter(kind => kind === 'TCPSocketWrap').length
+}
+
+t.test('a fresh schema is migrated at start, jobs run, and close leaves no connection open', { skip }, async t => {
+  const schema = uniquePrefix()
+  await forget(schema)
+  const before = sockets()
+  const { app } = await buildBullApp(schema, { jobs: { double: (ctx: JobContext<number>) => ctx.data * 2 } })
+  await app.ready()
+  const job = await app.background.enqueue('double', 21)
+  await app.background.drain()
+  t.match(await app.background.status(job.id), { status: 'succeeded', result: 42 })
+  t.ok(sockets() > before, 'the app holds connections while open')
+  await app.close()
+  await until(() => sockets() === before, 5000, 'no connection left')
+  t.pass('no connection left after close')
+})
+
+const PG_BIN = '/usr/lib/postgresql/15/bin'
+const canRunPrivate = existsSync(`${PG_BIN}/initdb`) && process.getuid?.() === 0
+const privateSkip = skip === false && !canRunPrivate ? `the outage test runs a private PostgreSQL: it needs ${PG_BIN} and root (to run it as the postgres user)` : skip
+
+/** A PostgreSQL of the test's own, in a fresh data directory, on `port`: stopped and started at will. */
+class PrivatePostgres {
+  readonly dir = mkdtempSync(join(tmpdir(), 'fbg-pg-'))
+  constructor (readonly port: number) {
+    chownSync(this.dir, Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout), Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout))
+    this.run('initdb', '-D', `${this.dir}/data`, '-A', 'trust', '-U', 'postgres', '--no-sync')
+  }
+
+  get url (): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`
+  }
+
+  start (): void {
+    this.run('pg_ctl', 'start', '-w', '-D', `${this.dir}/data`, '-l', `${this.dir}/log`,
+      '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`)
+  }
+
+  stop (): void {
+    this.run('pg_ctl', 'stop', '-m', 'fast', '-w', '-D', `${this.dir}/data`)
+  }
+
+  remove (): void {
+    if (existsSync(`${this.dir}/data/postmaster.pid`)) this.stop()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  private run (command: string, ...args: string[]): void {
+    const result = spawnSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/${command}`, ...args], { encoding: 'utf8', timeout: 30_000 })
+    if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr}`)
+  }
+}
+
+t.test('a PostgreSQL restart is an outage: the app serves, refuses jobs with 503, logs it once, resumes, and loses nothing accepted', { skip: privateSkip }, async t => {
+  const postgres = new PrivatePostgres(await freePort())
+  t.teardown(() => postgres.remove())
+  postgres.start()
+  const ran: string[] = []
+  let ticks = 0
+  const { app, lines } = await buildApp({
+    shutdownTimeout: 500,
+    jobs: { echo: async (ctx: JobContext<string>) => { ran.push(ctx.data) } },
+    tasks: [{ name: 'tick', every: 100, handler: async () => { ticks++ } }],
+    backend: bullmqBackend({ connection: postgres.url, schema: 'outage' })
+  })
+  app.get('/health', async () => ({ ok: true }))
+  app.post('/echo', async (request, reply) => reply.accepted('echo', (request.body as { text: string }).text))
+  await app.ready()
+  t.teardown(() => app.close())
+  await app.inject({ method: 'POST', url: '/echo', payload: { text: 'before' } })
+  await until(() => ran.includes('before') && ticks > 0, 5000, 'a job and a tick before the outage')
+  await app.background.enqueue('echo', 'accepted before, run after', { delay: 1500 })
+
+  postgres.stop()
+  await until(async () => (await app.inject({ method: 'POST', url: '/echo', payload: { text: 'during' } })).statusCode === 503, 5000, 'a 503')
+  const refused = await app.inject({ method: 'POST', url: '/echo', payload: { text: 'during' } })
+  t.equal(refused.statusCode, 503)
+  t.equal(refused.headers['retry-after'], '1')
+  t.equal(refused.json().code, 'FST_BACKGROUND_UNAVAILABLE')
+  t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'the app keeps serving')
+  await t.rejects(app.background.status('x'), { code: 'FST_BACKGROUND_UNAVAILABLE' })
+  await until(() => linesWith(lines, 'PostgreSQL error', LEVEL.error).length > 0, 5000, 'the outage to be logged')
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.equal(linesWith(lines, 'PostgreSQL', LEVEL.error).length, 1, 'one error line for the whole outage')
+
+  postgres.start()
+  await until(() => linesWith(lines, 'PostgreSQL reachable again', LEVEL.info).length > 0, 10_000, 'the reconnection to be logged')
+  const ticksBefore = ticks
+  await app.inject({ method: 'POST', url: '/echo', payload: { text: 'after' } })
+  await until(() => ran.includes('after') && ran.includes('accepted before, run after') && ticks > ticksBefore, 15_000, 'jobs and a tick after the outage')
+  t.notOk(ran.includes('during'), 'a refused job never runs')
+})
+
+function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    }).on('error', reject)
+  })
+}
