@@ -1,16 +1,20 @@
 // Jobs per second through fastify-background's BullMQ backend, next to raw BullMQ (a Queue and a
-// Worker with the same concurrency, the same Redis, in the same run).
+// Worker with the same concurrency, the same store, in the same run), on Redis or PostgreSQL.
 //
-//   npm run build && node bench/bullmq.mjs
+//   npm run build && node bench/bullmq.mjs              (STORE=redis, the default)
+//   npm run build && STORE=postgres node bench/bullmq.mjs
 //
-// REDIS_URL (default redis://127.0.0.1:6379), JOBS (jobs per measurement, default 5000) and
-// ROUNDS (measurements per figure, of which the median is shown; default 3) tune it. Each
-// measurement uses its own key prefix; every key is deleted at the end.
+// REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/test), JOBS (jobs per measurement, default 5000 on Redis,
+// 2000 on PostgreSQL) and ROUNDS (measurements per figure, of which the median is shown; default
+// 3) tune it. Each measurement uses its own key prefix (Redis) or schema (PostgreSQL); all are
+// deleted at the end.
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { Queue, Worker } from 'bullmq'
+import { createPostgresBackend, Queue, Worker } from 'bullmq'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 
 const dist = new URL('../dist/bullmq.js', import.meta.url)
 if (!existsSync(dist)) {
@@ -20,13 +24,16 @@ if (!existsSync(dist)) {
 const { bullmqBackend } = await import('../dist/bullmq.js')
 const { default: fastifyBackground } = await import('../dist/index.js')
 
+const STORE = process.env.STORE ?? 'redis'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const JOBS = Number(process.env.JOBS ?? 5000)
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const POSTGRES = STORE === 'postgres'
+const JOBS = Number(process.env.JOBS ?? (POSTGRES ? 2000 : 5000))
 const CONCURRENCIES = [1, 10, 50]
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 /** Enqueues in flight at once, for both systems. */
 const IN_FLIGHT = 50
-const RUN = `fbg-bench-${randomUUID().slice(0, 8)}`
+const RUN = `fbg_bench_${randomUUID().slice(0, 8)}`
 const QUEUE = 'bench'
 /** The job options the backend gives a job by default (retention of one hour, 10 000 jobs). */
 const KEEP = { age: 3600, count: 10_000 }
@@ -34,10 +41,23 @@ const JOB_OPTS = { attempts: 1, backoff: { type: 'exponential', delay: 1000 }, r
 const WORKER_OPTS = { lockDuration: 15_000, stalledInterval: 10_000 }
 
 const prefixes = []
+/** A namespace of the measurement's own: a Redis key prefix, or a PostgreSQL schema. */
 function prefix () {
-  const p = `${RUN}-${prefixes.length}`
+  const p = `${RUN}_${prefixes.length}`
   prefixes.push(p)
   return p
+}
+
+/** The backend's options on the store, in namespace `p`. */
+function storeOptions (p) {
+  return POSTGRES ? { connection: DATABASE_URL, schema: p } : { connection: REDIS_URL, prefix: p }
+}
+
+/** Raw BullMQ's connection options and backend factory on the store, in namespace `p`. */
+function rawStore (p) {
+  return POSTGRES
+    ? { options: { connection: { connectionString: DATABASE_URL, schema: p, migrate: true } }, factory: createPostgresBackend }
+    : { options: { connection: { url: REDIS_URL }, prefix: p }, factory: undefined }
 }
 
 /** Calls `add(i)` JOBS times with IN_FLIGHT calls at once; resolves with the elapsed ms. */
@@ -69,7 +89,7 @@ async function backgroundApp (p, concurrency, handler, autorun = true) {
     concurrency,
     maxQueued: JOBS * 2,
     jobs: { noop: handler },
-    backend: bullmqBackend({ connection: REDIS_URL, prefix: p, queueName: QUEUE, workerOptions: { autorun } })
+    backend: bullmqBackend({ ...storeOptions(p), queueName: QUEUE, workerOptions: { autorun } })
   })
   await app.ready()
   return app
@@ -88,24 +108,31 @@ async function measureBackground (concurrency) {
 }
 
 async function measureRaw (concurrency) {
-  const p = prefix()
-  const connection = { url: REDIS_URL }
-  const queue = new Queue(QUEUE, { connection, prefix: p })
+  const { options, factory } = rawStore(prefix())
+  const queue = new Queue(QUEUE, options, factory)
+  // Connected (and on PostgreSQL migrated) before the clock starts, as the backend is at ready().
+  await queue.waitUntilReady()
   const enqueueMs = await enqueueAll(i => queue.add('noop', { i }, { ...JOB_OPTS, jobId: randomUUID() }))
   const count = counter()
   count.start()
-  const worker = new Worker(QUEUE, async () => { count.done() }, { ...WORKER_OPTS, concurrency, connection, prefix: p })
+  const worker = new Worker(QUEUE, async () => { count.done() }, { ...WORKER_OPTS, concurrency, ...options }, factory)
   const processMs = await count.finished
   await worker.close()
   await queue.close()
   return { enqueue: JOBS / enqueueMs * 1000, process: JOBS / processMs * 1000 }
 }
 
-async function deleteKeys () {
+async function forget () {
+  if (POSTGRES) {
+    const pool = new pg.Pool({ connectionString: DATABASE_URL })
+    for (const p of prefixes) await pool.query(`DROP SCHEMA IF EXISTS "${p}" CASCADE`)
+    await pool.end()
+    return
+  }
   const redis = new Redis(REDIS_URL)
   let cursor = '0'
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${RUN}-*`, 'COUNT', 1000)
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${RUN}_*`, 'COUNT', 1000)
     if (keys.length > 0) await redis.del(...keys)
     cursor = next
   } while (cursor !== '0')
@@ -135,15 +162,15 @@ try {
     console.error(`concurrency ${concurrency} measured`)
   }
 } finally {
-  await deleteKeys()
+  await forget()
 }
 
 const fixed = n => n.toFixed(0).padStart(8)
 const ratio = (a, b) => (a / b).toFixed(2).padStart(6)
-console.log(`\n${JOBS} no-op jobs per measurement, median of ${ROUNDS} rounds, Redis at ${REDIS_URL}, Node ${process.version}\n`)
+console.log(`\n${JOBS} no-op jobs per measurement, median of ${ROUNDS} rounds, ${POSTGRES ? `PostgreSQL at ${DATABASE_URL}` : `Redis at ${REDIS_URL}`}, Node ${process.version}\n`)
 console.log('concurrency | process jobs/s: backend    raw  ratio | enqueue jobs/s: backend    raw  ratio')
 console.log('----------- | -------------------------------------- | --------------------------------------')
 for (const { concurrency, ours, raw } of rows) {
   console.log(`${String(concurrency).padStart(11)} |                ${fixed(ours.process)} ${fixed(raw.process)} ${ratio(ours.process, raw.process)} |                ${fixed(ours.enqueue)} ${fixed(raw.enqueue)} ${ratio(ours.enqueue, raw.enqueue)}`)
 }
-console.log('\nratio = backend / raw BullMQ (1.00 = no overhead). Enqueue runs with', IN_FLIGHT, 'calls in flight; the backend also counts the queue in Redis for maxQueued.')
+console.log('\nratio = backend / raw BullMQ (1.00 = no overhead). Enqueue runs with', IN_FLIGHT, 'calls in flight; the backend also counts the queue in the store for maxQueued.')

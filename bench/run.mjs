@@ -291,17 +291,24 @@ async function priority () {
   }
 }
 
-// Row 6 (the many-replicas issue): the BullMQ backend next to raw BullMQ, on the Redis at REDIS_URL.
+// Row 6 (the many-replicas issues): the BullMQ backend next to raw BullMQ, on the Redis at
+// REDIS_URL, then on the PostgreSQL at DATABASE_URL.
 async function bullmq () {
-  const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-  log(`BullMQ backend next to raw BullMQ at concurrency 1, 10, 50 (Redis at ${redis})`)
-  const proc = spawn(process.execPath, [here + 'bullmq.mjs'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROUNDS: String(ROUNDS) } })
-  let out = ''
-  proc.stdout.on('data', chunk => { out += chunk })
-  const [code] = await once(proc, 'close')
-  tables.push(code === 0
-    ? `BullMQ backend next to raw BullMQ, jobs/s (bench/bullmq.mjs)\n${out}`
-    : `BullMQ row not measured: bench/bullmq.mjs exited with ${code} (is Redis running at ${redis}?)\n`)
+  const stores = {
+    redis: `Redis at ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}`,
+    postgres: `PostgreSQL at ${process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'}`
+  }
+  for (const [store, where] of Object.entries(stores)) {
+    log(`BullMQ backend next to raw BullMQ at concurrency 1, 10, 50 (${where})`)
+    const env = { ...process.env, STORE: store, ROUNDS: String(ROUNDS), ...(QUICK ? { JOBS: '500' } : {}) }
+    const proc = spawn(process.execPath, [here + 'bullmq.mjs'], { stdio: ['ignore', 'pipe', 'inherit'], env })
+    let out = ''
+    proc.stdout.on('data', chunk => { out += chunk })
+    const [code] = await once(proc, 'close')
+    tables.push(code === 0
+      ? `BullMQ backend next to raw BullMQ on ${store}, jobs/s (bench/bullmq.mjs)\n${out}`
+      : `BullMQ row on ${store} not measured: bench/bullmq.mjs exited with ${code} (is the store running: ${where}?)\n`)
+  }
 }
 
 // Row 7 (the dashboard issue): an overview with 10,000 tasks and 10,000 kept jobs, and the CPU a polling page adds.

@@ -1,6 +1,7 @@
-// Two replicas of one app sharing a Redis, as they would behind a load balancer:
+// Two replicas of one app sharing a store, as they would behind a load balancer:
 //
-//   node --import tsx examples/replicas.ts        (REDIS_URL, default redis://127.0.0.1:6379)
+//   node --import tsx examples/replicas.ts                    (Redis: REDIS_URL, default redis://127.0.0.1:6379)
+//   node --import tsx examples/replicas.ts --store postgres   (PostgreSQL: DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
 //
 // Replica A listens on :3001 and replica B on :3002. The 'heartbeat' task fires every 5 s on
 // one replica or the other, never on both. A report accepted by one replica may be built by
@@ -9,19 +10,28 @@
 //   curl -i -XPOST localhost:3001/reports -H 'content-type: application/json' -d '{"id":42}'
 //   curl localhost:3002/jobs/<id from the Location header>
 //
-// Ctrl-C closes both gracefully. Run one replica alone with REPLICA=A PORT=3001.
+// On PostgreSQL the first replica to start creates the schema 'fbg_example' (BullMQ's tables and
+// the plugin's). Ctrl-C closes both gracefully. Run one replica alone with REPLICA=A PORT=3001.
 import { spawn } from 'node:child_process'
+import { parseArgs } from 'node:util'
 import Fastify from 'fastify'
 import fastifyBackground from '../lib/index'
-import { bullmqBackend } from '../lib/bullmq'
+import { bullmqBackend, type BullmqBackendOptions } from '../lib/bullmq'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const { values: { store } } = parseArgs({ options: { store: { type: 'string', default: 'redis' } } })
+
+/** The backend's options for the store asked for. */
+function storeOptions (): BullmqBackendOptions {
+  if (store === 'postgres') return { connection: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', schema: 'fbg_example' }
+  if (store === 'redis') return { connection: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: 'fbg-example' }
+  throw new Error(`--store must be postgres or redis, not ${JSON.stringify(store)}`)
+}
 
 async function replica (name: string, port: number): Promise<void> {
   const app = Fastify({ logger: { base: { replica: name } } })
 
   await app.register(fastifyBackground, {
-    backend: bullmqBackend({ connection: REDIS_URL, prefix: 'fbg-example' }),
+    backend: bullmqBackend(storeOptions()),
     statusRoute: '/jobs/:id',
     concurrency: 5,
     jobs: {
@@ -55,7 +65,7 @@ async function replica (name: string, port: number): Promise<void> {
 /** Starts both replicas as child processes of this one, and stops them with it. */
 function both (): void {
   const children = [['A', 3001], ['B', 3002]].map(([name, port]) =>
-    spawn(process.execPath, [...process.execArgv, __filename], {
+    spawn(process.execPath, [...process.execArgv, __filename, '--store', store as string], {
       env: { ...process.env, REPLICA: String(name), PORT: String(port) },
       stdio: 'inherit'
     }))

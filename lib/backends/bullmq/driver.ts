@@ -1,4 +1,4 @@
-import type { BackendFactory, ConnectionOptions, Queue } from 'bullmq'
+import type { BackendFactory, ConnectionOptions, Queue, Worker } from 'bullmq'
 import type { StoreErrors } from './outage'
 import type { FleetStore } from './store'
 
@@ -20,6 +20,8 @@ export interface StoreDriver {
   readonly probe: (() => Promise<unknown>) | undefined
   /** Resolves once `queue` answers; `reconnected` runs each time it reconnects after a loss. */
   connect: (queue: Queue, errors: StoreErrors, reconnected?: () => void) => Promise<void>
+  /** What a worker needs before BullMQ may close it. */
+  closable: (worker: Worker) => Promise<void>
   /** After BullMQ's queues have closed: cuts what is still open of the driver's own. */
   close: () => Promise<void>
 }

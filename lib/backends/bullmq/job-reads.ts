@@ -1,4 +1,4 @@
-import type { JobType, Queue } from 'bullmq'
+import type { JobType } from 'bullmq'
 import { CancelledError } from '../../core/errors'
 import type { JobQuery } from '../../core/model'
 import { CANCELLED_ON_REQUEST } from '../../core/run'
@@ -20,7 +20,7 @@ const TYPES_OF: Record<JobState, JobType[]> = {
 const ALL_TYPES = [...new Set(Object.values(TYPES_OF).flat())]
 
 export class JobReads {
-  constructor (private readonly queue: Queue, private readonly store: FleetStore) {}
+  constructor (private readonly store: FleetStore) {}
 
   async status (id: string): Promise<JobStatus | undefined> {
     const job = await this.store.job(id)
@@ -55,14 +55,11 @@ export class JobReads {
    * the statuses of the candidates are read until the page is full.
    */
   async list (query: JobQuery): Promise<JobStatus[]> {
-    const ids = await this.queue.getRanges(query.status === undefined ? ALL_TYPES : TYPES_OF[query.status], 0, -1)
-    const unique = [...new Set(ids)]
-    const enqueuedAt = await this.store.enqueuedAt(unique)
-    const stamps = unique.map((id, index) => [id, enqueuedAt[index]] as const)
-    stamps.sort((a, b) => b[1] - a[1])
+    const listed = await this.store.listed(query.status === undefined ? ALL_TYPES : TYPES_OF[query.status])
+    listed.sort((a, b) => b.enqueuedAt - a.enqueuedAt)
     const page: JobStatus[] = []
     let skip = query.offset
-    for (const [id] of stamps) {
+    for (const { id } of listed) {
       if (page.length === query.limit) break
       const status = await this.status(id)
       if (status === undefined || (query.status !== undefined && status.status !== query.status)) continue

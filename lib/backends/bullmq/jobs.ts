@@ -40,7 +40,7 @@ export class NamedJobs implements JobBackend {
     private readonly errors: StoreErrors
   ) {
     this.#admission = new Admission(host.settings.maxQueued, reason => this.countRefusal(reason))
-    this.#reads = new JobReads(queue, store)
+    this.#reads = new JobReads(store)
     this.#cancels = new JobCancels(queue, store, Math.max(host.settings.retention.ttl, MIN_MARK_MS), errors)
     this.#claims = new IdempotencyClaims(store)
   }

@@ -1,3 +1,4 @@
+import type { JobType } from 'bullmq'
 import type { JobState } from '../../types'
 
 // The port between the backend and the store BullMQ runs on (Redis or PostgreSQL). BullMQ's own
@@ -25,6 +26,11 @@ export interface StoredJob {
   readonly progress?: unknown
   /** What the processor returned (null when it returned nothing). */
   readonly result?: unknown
+}
+
+export interface ListedJob {
+  readonly id: string
+  readonly enqueuedAt: number
 }
 
 /** The store beside one BullMQ queue. */
@@ -58,8 +64,8 @@ export interface FleetStore {
 
   /** The job, or undefined when the store has no such job. */
   job: (id: string) => Promise<StoredJob | undefined>
-  /** When each of `ids` was enqueued (NaN for one that is gone). */
-  enqueuedAt: (ids: readonly string[]) => Promise<number[]>
+  /** The jobs in any of BullMQ's states `types`, each once, with when each was enqueued: read at one moment. */
+  listed: (types: readonly JobType[]) => Promise<ListedJob[]>
 
   /** One more job refused, in the fleet's count. */
   countRefusal: () => Promise<void>

@@ -99,7 +99,10 @@ export class Workers {
   async close (deadline: number): Promise<void> {
     await untilDeadline(Promise.all(this.#recording.values()), deadline)
     if (this.#handedBack && !this.#gaveUp) await this.stopped(deadline)
-    await Promise.all(this.#workers.map(worker => worker.close(true).catch(this.errors.listener('closing a worker failed'))))
+    await Promise.all(this.#workers.map(async worker => {
+      await untilDeadline(this.driver.closable(worker), deadline)
+      await worker.close(true).catch(this.errors.listener('closing a worker failed'))
+    }))
   }
 
   /**

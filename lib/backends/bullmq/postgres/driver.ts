@@ -1,4 +1,4 @@
-import { createPostgresBackend, runMigrations, type BackendFactory, type ConnectionOptions, type PgPool, type Queue } from 'bullmq'
+import { createPostgresBackend, runMigrations, type BackendFactory, type ConnectionOptions, type PgPool, type Queue, type Worker } from 'bullmq'
 import type { StoreDriver } from '../driver'
 import type { StoreErrors } from '../outage'
 import type { PostgresConnections } from './connection'
@@ -40,6 +40,17 @@ export class PostgresDriver implements StoreDriver {
     this.#prepared ??= this.prepare(queue, errors)
     await this.#prepared
     await queue.waitUntilReady()
+  }
+
+  /**
+   * Two leaks of BullMQ's PostgreSQL worker at close, worked around here: one closed before it is
+   * ready opens its connection after the close, and leaves it open; one force-closed while it
+   * waits for a job leaves the wait's timer (up to the next delayed job's due time) holding the
+   * process. So a worker is closed once ready (or failed to be), its wait ended first.
+   */
+  async closable (worker: Worker): Promise<void> {
+    await worker.waitUntilReady().catch(() => {})
+    await worker.backend.disconnectBlocking()
   }
 
   async close (): Promise<void> {

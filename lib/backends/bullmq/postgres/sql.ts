@@ -102,7 +102,7 @@ FROM job LEFT JOIN ${TABLE} AS mark
   ON mark.queue = job.queue AND mark.kind = 'cancel' AND mark.key = job.id AND (mark.expires_at_ms IS NULL OR mark.expires_at_ms > ${NOW})
 WHERE job.queue = $1 AND job.id = $2`
 
-export const ENQUEUED_AT = 'SELECT id, added_at_ms FROM job WHERE queue = $1 AND id = ANY($2)'
+export const LISTED = 'SELECT id, added_at_ms FROM job WHERE queue = $1 AND state::text = ANY($2)'
 
 export const COUNT_REFUSAL = `
 INSERT INTO ${TABLE} AS counted (queue, kind, key, value) VALUES ($1, 'counter', 'rejected', '1')

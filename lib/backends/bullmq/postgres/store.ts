@@ -1,4 +1,5 @@
-import type { CancelFound, FleetStore, StoredJob } from '../store'
+import type { JobType } from 'bullmq'
+import type { CancelFound, FleetStore, ListedJob, StoredJob } from '../store'
 import * as sql from './sql'
 
 // The store beside a queue on PostgreSQL: rows of one table in BullMQ's schema, reached through
@@ -18,6 +19,9 @@ const STATES: Record<string, StoredJob['state']> = {
   'waiting-children': 'queued',
   delayed: 'queued'
 }
+
+/** BullMQ's types that are no state of a row here: a prioritized job is a waiting one. */
+const STATE_OF: Partial<Record<JobType, string>> = { prioritized: 'waiting', wait: 'waiting' }
 
 export class PostgresStore implements FleetStore {
   constructor (private readonly pool: Queryable, private readonly queue: string) {}
@@ -95,9 +99,10 @@ export class PostgresStore implements FleetStore {
     } as StoredJob
   }
 
-  async enqueuedAt (ids: readonly string[]): Promise<number[]> {
-    const at = new Map((await this.rows(sql.ENQUEUED_AT, ids)).map(row => [row.id, Number(row.added_at_ms)]))
-    return ids.map(id => at.get(id) ?? NaN)
+  /** One statement, so a job moving between states meanwhile is listed once (BullMQ's getRanges reads state by state). */
+  async listed (types: readonly JobType[]): Promise<ListedJob[]> {
+    const states = [...new Set(types.map(type => STATE_OF[type] ?? type))]
+    return (await this.rows(sql.LISTED, states)).map(row => ({ id: row.id, enqueuedAt: Number(row.added_at_ms) }))
   }
 
   async countRefusal (): Promise<void> {

@@ -34,6 +34,9 @@ export class RedisDriver implements StoreDriver {
     this.#listening.push([queue, listener])
   }
 
+  /** BullMQ closes a Redis worker at any moment. */
+  async closable (): Promise<void> {}
+
   async close (): Promise<void> {
     for (const [queue, listener] of this.#listening) queue.backend.off('ready', listener)
     // During an outage BullMQ cannot send QUIT and its client would go on reconnecting: cut it.

@@ -1,5 +1,5 @@
-import type { Queue, RedisClient } from 'bullmq'
-import type { CancelFound, FleetStore, StoredJob } from '../store'
+import type { JobType, Queue, RedisClient } from 'bullmq'
+import type { CancelFound, FleetStore, ListedJob, StoredJob } from '../store'
 import { clientWith } from './scripts'
 import { CANCEL_LUA, CLAIM_LUA, SETTLE_LUA, STATE_KEYS, STATUS_LUA } from './lua'
 
@@ -100,9 +100,11 @@ export class RedisStore implements FleetStore {
     }
   }
 
-  async enqueuedAt (ids: readonly string[]): Promise<number[]> {
+  /** The ids in one script (BullMQ's getRanges); then the enqueue times, of jobs that may have gone since (NaN). */
+  async listed (types: readonly JobType[]): Promise<ListedJob[]> {
+    const ids = [...new Set(await this.queue.getRanges([...types], 0, -1))]
     const client = await this.client()
-    return await Promise.all(ids.map(async id => Number(await client.hget(this.queue.toKey(id), 'timestamp'))))
+    return await Promise.all(ids.map(async id => ({ id, enqueuedAt: Number(await client.hget(this.queue.toKey(id), 'timestamp')) })))
   }
 
   async countRefusal (): Promise<void> {
