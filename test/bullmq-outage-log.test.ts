@@ -54,12 +54,23 @@ t.test('an error counts as an outage only when it says Redis cannot be reached',
     new Error('Connection is closed.'),
     new Error("Stream isn't writeable and enableOfflineQueue options is false"),
     new Error('Command timed out'),
-    new Error('LOADING Redis is loading the dataset in memory')
+    new Error('LOADING Redis is loading the dataset in memory'),
+    // PostgreSQL (pg): a server shutting down or restarting, a lost connection, a name with two addresses refused.
+    Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+    Object.assign(new Error('the database system is starting up'), { code: '57P03' }),
+    Object.assign(new Error('connection failure'), { code: '08006' }),
+    new Error('Connection terminated unexpectedly'),
+    new Error('timeout exceeded when trying to connect'),
+    new AggregateError([Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' })], '')
   ]
   const refused = [
     new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value'),
     new ReplyError('NOSCRIPT No matching script'),
-    Object.assign(new Error('ERR unknown command'), { code: 42 })
+    Object.assign(new Error('ERR unknown command'), { code: 42 }),
+    // PostgreSQL refusing a statement: a missing table, a syntax error; an AggregateError of those.
+    Object.assign(new Error('relation "fastify_background" does not exist'), { code: '42P01' }),
+    Object.assign(new Error('syntax error at or near "SELEC"'), { code: '42601' }),
+    new AggregateError([Object.assign(new Error('permission denied'), { code: '42501' })], '')
   ]
   for (const error of lost) t.equal(isConnectionError(error), true, error.message)
   for (const error of refused) t.equal(isConnectionError(error), false, error.message)

@@ -5,12 +5,13 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runMigrations } from 'bullmq'
 import t from 'tap'
 import type { JobContext } from '../lib/types'
 import { bullmqBackend } from '../lib/bullmq'
 import { buildApp, linesWith, LEVEL } from './helpers/app'
 import { buildBullApp, forget, uniquePrefix, until, useStore } from './helpers/redis'
-import { endAdminPool, postgresStore } from './helpers/stores'
+import { adminPool, DATABASE_URL, endAdminPool, postgresStore } from './helpers/stores'
 
 const skip = postgresStore.skip
 useStore(postgresStore)
@@ -120,3 +121,79 @@ function freePort (): Promise<number> {
     }).on('error', reject)
   })
 }
+
+t.test('PostgreSQL options are checked: a bad value throws naming it', async t => {
+  const { Pool } = require('pg') as typeof import('pg')
+  const pool = new Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none' })
+  t.teardown(() => pool.end())
+  const url = 'postgres://app@db:5432/app'
+  const cases: Array<[unknown, string]> = [
+    [{ connection: 'redis://127.0.0.1:6379', schema: 'jobs' }, 'backend.schema'],
+    [{ connection: 'redis://127.0.0.1:6379', migrate: false }, 'backend.migrate'],
+    [{ connection: url, prefix: 'bull' }, 'backend.prefix'],
+    [{ connection: `postgresql${url.slice('postgres'.length)}`, migrate: 'no' }, 'backend.migrate'],
+    [{ connection: url, schema: 'my-jobs' }, 'backend.schema'],
+    [{ connection: url, schema: '' }, 'backend.schema'],
+    [{ connection: pool, schema: 'jobs' }, 'backend.schema'],
+    [{ connection: 'mysql://db/app' }, 'backend.connection']
+  ]
+  for (const [options, path] of cases) {
+    t.throws(() => bullmqBackend(options as any), { code: 'FST_BACKGROUND_INVALID_OPTION', message: new RegExp(`Invalid option ${path.replace(/\./g, '\\.')}:`) }, path)
+  }
+  t.doesNotThrow(() => bullmqBackend({ connection: pool, migrate: false }), 'a pg.Pool, without schema')
+})
+
+t.test('with migrate: false, an unmigrated schema is refused at ready(), and so is one without the plugin\'s table', { skip }, async t => {
+  const schema = uniquePrefix()
+  await forget(schema)
+  const unmigrated = await buildBullApp(schema, { jobs: { a: () => {} } }, { migrate: false })
+  await t.rejects(async () => await unmigrated.app.ready(), /not initialized/, "BullMQ's own refusal")
+  await unmigrated.app.close()
+
+  const client = await adminPool().connect()
+  try {
+    await runMigrations(client as never, schema)
+  } finally {
+    client.release()
+  }
+  const { app } = await buildBullApp(schema, { jobs: { a: () => {} } }, { migrate: false })
+  await t.rejects(async () => await app.ready(), /the table fastify_background is missing, and migrate is false: create it .*CREATE TABLE IF NOT EXISTS fastify_background/s)
+  await app.close()
+})
+
+t.test('a schema where the plugin\'s table name is taken fails at ready() with PostgreSQL\'s error', { skip }, async t => {
+  const schema = uniquePrefix()
+  await forget(schema)
+  const client = await adminPool().connect()
+  try {
+    await runMigrations(client as never, schema)
+    await client.query(`CREATE VIEW "${schema}".fastify_background AS SELECT 1 AS one`)
+  } finally {
+    client.release()
+  }
+  const { app } = await buildBullApp(schema, { jobs: { a: () => {} } })
+  await t.rejects(async () => await app.ready(), /expires_at_ms/)
+  await app.close()
+})
+
+t.test('a pg.Pool of yours: migrated by the backend, used as it is, and left open for you to end', { skip }, async t => {
+  const { Pool } = require('pg') as typeof import('pg')
+  // BullMQ runs on a pool it did not build in its default schema, through the pool's search_path.
+  const pool = new Pool({ connectionString: DATABASE_URL, options: '-c search_path=bullmq', max: 8 })
+  t.teardown(async () => {
+    await pool.query('DROP SCHEMA IF EXISTS bullmq CASCADE')
+    await pool.end()
+  })
+  const queueName = uniquePrefix()
+  const { app } = await buildApp({
+    jobs: { double: (ctx: JobContext<number>) => ctx.data * 2 },
+    backend: bullmqBackend({ connection: pool, queueName })
+  })
+  await app.ready()
+  const job = await app.background.enqueue('double', 21)
+  await app.background.drain()
+  t.match(await app.background.status(job.id), { status: 'succeeded', result: 42 })
+  await app.close()
+  t.match((await pool.query('SELECT count(*)::int AS n FROM fastify_background')).rows, [{ n: Number }], "the plugin's table is in the pool's schema")
+  t.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1, 'the pool is still open: it is yours')
+})

@@ -3,16 +3,21 @@
 // (buildBullApp, forget, startReplica) need no store argument.
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
+import { createPostgresBackend, Queue } from 'bullmq'
 import type { BullmqBackendOptions } from '../../lib/bullmq'
 
 export interface TestStore {
   readonly name: 'redis' | 'postgres'
+  /** As the backend's logs name it. */
+  readonly label: 'Redis' | 'PostgreSQL'
   /** Why this store's tests cannot run here, or false. */
   readonly skip: string | false
   /** The backend's options for a namespace of the test's own: a Redis key prefix, a PostgreSQL schema. */
   backend: (namespace: string) => BullmqBackendOptions
   /** The same, for test/fixtures/replica.ts. */
   env: (namespace: string) => Record<string, string>
+  /** Raw BullMQ's queue `name` on the store, in the namespace. */
+  rawQueue: (name: string, namespace: string) => Queue
   /** Deletes the namespace (PostgreSQL: once the file's tests have closed their apps). */
   forget: (namespace: string) => Promise<void>
 }
@@ -69,17 +74,21 @@ const schemas: string[] = []
 
 export const redisStore: TestStore = {
   name: 'redis',
+  label: 'Redis',
   skip: redisSkipReason(),
   backend: prefix => ({ connection: REDIS_URL, prefix }),
   env: prefix => ({ STORE_URL: REDIS_URL, PREFIX: prefix }),
+  rawQueue: (name, prefix) => new Queue(name, { connection: { url: REDIS_URL }, prefix }),
   forget: prefix => deleteKeys(prefix)
 }
 
 export const postgresStore: TestStore = {
   name: 'postgres',
+  label: 'PostgreSQL',
   skip: postgresSkipReason(),
   backend: schema => ({ connection: DATABASE_URL as string, schema }),
   env: schema => ({ STORE_URL: DATABASE_URL as string, SCHEMA: schema }),
+  rawQueue: (name, schema) => new Queue(name, { connection: { connectionString: DATABASE_URL, schema, migrate: true } } as any, createPostgresBackend as any),
   // Dropped after the file's last test: a schema cannot go while an app still closing uses it.
   async forget (schema) {
     if (schemas.push(schema) > 1) return

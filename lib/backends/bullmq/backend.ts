@@ -39,8 +39,7 @@ function driverOf (config: Config): StoreDriver {
   return config.store.kind === 'postgres' ? new PostgresDriver(config.store) : new RedisDriver(config.store, config.prefix)
 }
 
-function connect (config: Config, host: BackendHost): Connected {
-  const driver = driverOf(config)
+function connect (config: Config, driver: StoreDriver, host: BackendHost): Connected {
   const errors = new StoreErrors(host.log, driver.name, driver.probe)
   const queues = new Queues(driver, config.queueName, errors)
   const options = workerOptionsOf(config, host.settings.concurrency)
@@ -67,7 +66,9 @@ class BullmqBackend implements BackendAdapter {
   constructor (private readonly config: Config) {}
 
   async open (host: BackendHost): Promise<void> {
-    this.#connected = connect(this.config, host)
+    const driver = driverOf(this.config)
+    await driver.open()
+    this.#connected = connect(this.config, driver, host)
   }
 
   checkTask (task: TaskSpec, path: string): void {

@@ -18,6 +18,8 @@ export interface StoreDriver {
   storeOf: (queue: Queue) => FleetStore
   /** Asks the store something cheap: for a store that says nothing when it is back from an outage. */
   readonly probe: (() => Promise<unknown>) | undefined
+  /** Before the queues are built (BullMQ starts connecting as it builds one). */
+  open: () => Promise<void>
   /** Resolves once `queue` answers; `reconnected` runs each time it reconnects after a loss. */
   connect: (queue: Queue, errors: StoreErrors, reconnected?: () => void) => Promise<void>
   /** What a worker needs before BullMQ may close it. */

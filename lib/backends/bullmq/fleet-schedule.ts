@@ -10,7 +10,7 @@ import type { StoreErrors } from './outage'
 import type { FleetStore } from './store'
 import type { Workers } from './workers'
 
-// Timed tasks on BullMQ job schedulers: Redis holds one scheduler per task, BullMQ makes one job
+// Timed tasks on BullMQ job schedulers: the store holds one scheduler per task, BullMQ makes one job
 // per due time, and whichever replica takes that job runs the task through its own Task object.
 // A pause holds for the whole fleet: the store keeps it until a replica resumes the task.
 
@@ -40,7 +40,7 @@ export class FleetSchedule {
   /** Local timers that only keep `nextRunAt` current on every replica; BullMQ does the firing. */
   readonly #plans = new Map<ScheduledTask, ScheduledTask>()
   readonly #clock = new LocalClock()
-  /** Per task, the last change sent to Redis; settled ones are dropped. */
+  /** Per task, the last change sent to the store; settled ones are dropped. */
   readonly #pending = new Map<string, Promise<void>>()
   /** 'taking' once the worker on the tasks queue runs (from the first task scheduled). */
   #state: 'open' | 'taking' | 'closing' = 'open'
@@ -54,7 +54,7 @@ export class FleetSchedule {
     for (const scheduler of await queue.getJobSchedulers(0, -1)) {
       if (keep.has(scheduler.key)) continue
       await queue.removeJobScheduler(scheduler.key)
-      log.info({ task: scheduler.key }, 'task schedule removed from Redis: the options no longer declare it')
+      log.info({ task: scheduler.key }, `task schedule removed from ${this.parts.errors.store}: the options no longer declare it`)
     }
   }
 
@@ -90,8 +90,8 @@ export class FleetSchedule {
 
   /**
    * Brings every task's state in line with the fleet's pauses in one read, after this replica's
-   * own changes have reached Redis. A task with a change made meanwhile is left as it is: that
-   * change is newer than what Redis says.
+   * own changes have reached the store. A task with a change made meanwhile is left as it is: that
+   * change is newer than what the store says.
    */
   async sync (): Promise<void> {
     await this.settled()
@@ -100,7 +100,7 @@ export class FleetSchedule {
       paused = new Set(await this.parts.store.pauses())
     } catch (error) {
       // A reader such as the dashboard still answers, with what this replica saw last.
-      this.parts.errors.report(error as Error, 'task pauses could not be read from Redis: tasks show as this replica last saw them')
+      this.parts.errors.report(error as Error, `task pauses could not be read from ${this.parts.errors.store}: tasks show as this replica last saw them`)
       return
     }
     for (const [name, task] of this.#tasks) {
@@ -108,7 +108,7 @@ export class FleetSchedule {
     }
   }
 
-  /** Resolves when the schedule changes asked for so far have reached Redis (or failed, logged). */
+  /** Resolves when the schedule changes asked for so far have reached the store (or failed, logged). */
   async settled (): Promise<void> {
     await Promise.all(this.#pending.values())
   }
@@ -119,13 +119,13 @@ export class FleetSchedule {
     this.parts.workers.start(this.parts.queue.name, (job, token) => this.take(job, token), { concurrency: TASK_CONCURRENCY })
   }
 
-  /** A due time landed here: a failure to reach Redis for it is logged, not left as a failed BullMQ job nobody reads. */
+  /** A due time landed here: a failure to reach the store for it is logged, not left as a failed BullMQ job nobody reads. */
   private async take (job: Job, token: string | undefined): Promise<void> {
     try {
       await this.parts.workers.track(job, this.process(job, token))
     } catch (error) {
       if (error instanceof WaitingError) throw error
-      this.parts.errors.report(error as Error, 'task run not started: Redis failed', { task: job.name })
+      this.parts.errors.report(error as Error, `task run not started: ${this.parts.errors.store} failed`, { task: job.name })
     }
   }
 
@@ -165,7 +165,7 @@ export class FleetSchedule {
     this.#paused.add(task)
     await store.addPause(task.spec.name)
     await queue.removeJobScheduler(task.spec.name)
-    log.info({ task: task.spec.name }, 'task paused fleet-wide: its schedule is removed from Redis until a replica resumes it')
+    log.info({ task: task.spec.name }, `task paused fleet-wide: its schedule is removed from ${this.parts.errors.store} until a replica resumes it`)
   }
 
   private async resumeFleetWide (task: ScheduledTask): Promise<void> {
@@ -176,11 +176,11 @@ export class FleetSchedule {
 
   private async remove (name: string): Promise<void> {
     await this.parts.queue.removeJobScheduler(name)
-    this.parts.log.info({ task: name }, 'task schedule removed from Redis: no replica runs it until one adds it or starts with it')
+    this.parts.log.info({ task: name }, `task schedule removed from ${this.parts.errors.store}: no replica runs it until one adds it or starts with it`)
   }
 
   /**
-   * Whether the fleet has `task` paused, as Redis says. Another replica may have paused or
+   * Whether the fleet has `task` paused, as the store says. Another replica may have paused or
    * resumed it since this one last looked: the task's state here is brought in line.
    */
   private async synced (task: ScheduledTask): Promise<boolean> {
@@ -213,7 +213,7 @@ export class FleetSchedule {
     if (existing?.template?.data?.signature === signature) return
     const data = { signature }
     await queue.upsertJobScheduler(spec.name, repeatOf(spec), { name: spec.name, data, opts: TASK_JOB })
-    log.info({ task: spec.name }, `task schedule ${existing === undefined ? 'created' : 'updated'} in Redis`)
+    log.info({ task: spec.name }, `task schedule ${existing === undefined ? 'created' : 'updated'} in ${this.parts.errors.store}`)
     if (!spec.immediate) return
     // One id per task and schedule: replicas that start together add one immediate run between them.
     const jobId = 'immediate-' + createHash('sha1').update(`${spec.name}\n${signature}`).digest('hex')
@@ -240,13 +240,13 @@ export class FleetSchedule {
     this.#paused.delete(task)
   }
 
-  /** Sends a change of one task's schedule to Redis after the ones before it; a failure is logged. */
+  /** Sends a change of one task's schedule to the store after the ones before it; a failure is logged. */
   private change (task: ScheduledTask, change: () => Promise<void>): void {
     this.inOrder(task, change)
-      .catch(error => this.parts.errors.report(error, 'task schedule could not be updated in Redis', { task: task.spec.name }))
+      .catch(error => this.parts.errors.report(error, `task schedule could not be updated in ${this.parts.errors.store}`, { task: task.spec.name }))
   }
 
-  /** Runs what touches one task's state in Redis one step after the other, so a quick pause cannot overtake the write it undoes. */
+  /** Runs what touches one task's state in the store one step after the other, so a quick pause cannot overtake the write it undoes. */
   private inOrder<T> (task: ScheduledTask, step: () => Promise<T>): Promise<T> {
     const name = task.spec.name
     const result = (this.#pending.get(name) ?? Promise.resolve()).then(step)

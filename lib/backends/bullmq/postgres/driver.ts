@@ -29,6 +29,15 @@ export class PostgresDriver implements StoreDriver {
     this.workerConnection = this.queueConnection
   }
 
+  /**
+   * BullMQ migrates a schema as a queue first connects, except on a pool it was given: that one is
+   * migrated here, before any queue asks for it.
+   */
+  async open (): Promise<void> {
+    const { pool, migrate } = this.connections
+    if (pool !== undefined && migrate) await withClient(pool, client => runMigrations(client as never, POOL_SCHEMA))
+  }
+
   storeOf (queue: Queue): PostgresStore {
     return new PostgresStore(poolOf(queue), queue.name)
   }
@@ -59,9 +68,7 @@ export class PostgresDriver implements StoreDriver {
 
   /** Migrates the schema (unless `migrate: false`) and creates the store's table beside BullMQ's. */
   private async prepare (queue: Queue, errors: StoreErrors): Promise<void> {
-    const { pool, migrate } = this.connections
-    // BullMQ migrates a schema at its first call, except on a pool it was given.
-    if (pool !== undefined && migrate) await withClient(pool, client => runMigrations(client as never, POOL_SCHEMA))
+    const { migrate } = this.connections
     await queue.waitUntilReady()
     const own = this.#pool = poolOf(queue)
     if (migrate) {
@@ -85,14 +92,16 @@ function poolOf (queue: Queue): PgPool {
   return (queue.backend as unknown as { connection: { pool: PgPool } }).connection.pool
 }
 
+/** Runs `use` on a client of its own; one that failed is closed, not handed back in a failed transaction. */
 async function withClient<T> (pool: PgPool, use: (client: Awaited<ReturnType<PgPool['connect']>>) => Promise<T>): Promise<T> {
   const client = await pool.connect()
+  let failed: Error | undefined
   try {
     return await use(client)
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {})
+    failed = error as Error
     throw error
   } finally {
-    client.release()
+    client.release(failed as never)
   }
 }

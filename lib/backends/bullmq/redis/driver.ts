@@ -20,6 +20,9 @@ export class RedisDriver implements StoreDriver {
     this.workerConnection = connections.workerConnection
   }
 
+  /** BullMQ connects to Redis itself. */
+  async open (): Promise<void> {}
+
   storeOf (queue: Queue): RedisStore {
     return new RedisStore(queue)
   }
