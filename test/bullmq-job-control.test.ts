@@ -157,8 +157,10 @@ for (const store of STORES) {
       const delayed = await a.background.enqueue('never', undefined, { delay: '1h' })
       t.equal(await b.background.cancel(delayed.id), true, 'a delayed job')
       t.match(await statusOf(a, delayed.id), { status: 'cancelled' })
+      // Both replicas busy (one slot each), so that the next job stays queued.
       const running = await a.background.enqueue('long')
-      await until(() => started.length === 1, 10_000, 'the long job to start')
+      const other = await a.background.enqueue('long')
+      await until(() => started.length === 2, 10_000, 'the long jobs to start')
       const queued = await a.background.enqueue('never')
       t.equal(await b.background.cancel(queued.id), true, 'a queued job')
       const cancelledAt = Date.now()
@@ -170,8 +172,9 @@ for (const store of STORES) {
       }
       t.equal(await a.background.cancel(running.id), false, 'a finished job')
       t.equal(await a.background.cancel('no-such-job'), false)
+      t.equal(await a.background.cancel(other.id), true)
       await a.background.drain()
-      t.same(started, ['long:1'], 'never retried, and the cancelled queued jobs never started')
+      t.same(started, ['long:1', 'long:1'], 'never retried, and the cancelled queued jobs never started')
     })
 
     t.test('cancel aborts that job only: another running on the same replica goes on', async t => {

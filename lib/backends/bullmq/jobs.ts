@@ -14,6 +14,7 @@ import { JobCancels } from './job-cancels'
 import { JobReads } from './job-reads'
 import type { StoreErrors } from './outage'
 import type { FleetStore } from './store'
+import { QueuedCount } from './queued-count'
 import type { Workers } from './workers'
 
 // Named jobs as durable BullMQ jobs in one queue: any replica enqueues them, runs them, answers
@@ -31,6 +32,7 @@ export class NamedJobs implements JobBackend {
   readonly #reads: JobReads
   readonly #cancels: JobCancels
   readonly #claims: IdempotencyClaims
+  readonly #queued: QueuedCount
 
   constructor (
     private readonly queue: Queue,
@@ -43,6 +45,7 @@ export class NamedJobs implements JobBackend {
     this.#reads = new JobReads(store)
     this.#cancels = new JobCancels(queue, store, Math.max(host.settings.retention.ttl, MIN_MARK_MS), errors)
     this.#claims = new IdempotencyClaims(store)
+    this.#queued = new QueuedCount(host.settings.maxQueued, async () => sum(await queue.getJobCounts(...QUEUED_STATES)))
   }
 
   /** onReady: this replica runs jobs from now on, if it declares any. */
@@ -60,7 +63,8 @@ export class NamedJobs implements JobBackend {
     this.#admission.assertOpen()
     const problem = jsonProblem(request.data)
     if (problem !== undefined) throw new InvalidDataError(JSON.stringify(request.name), problem)
-    this.#admission.assertRoom(await this.call(async () => sum(await this.queue.getJobCounts(...QUEUED_STATES)), REFUSING))
+    await this.call(() => this.#queued.update(), REFUSING)
+    this.#queued.admit(queued => this.#admission.assertRoom(queued))
     const id = request.id ?? newId()
     const { retries, backoff } = request.spec
     const { runAt, priority, key } = request.placement

@@ -95,13 +95,12 @@ function poolOf (queue: Queue): PgPool {
 /** Runs `use` on a client of its own; one that failed is closed, not handed back in a failed transaction. */
 async function withClient<T> (pool: PgPool, use: (client: Awaited<ReturnType<PgPool['connect']>>) => Promise<T>): Promise<T> {
   const client = await pool.connect()
-  let failed: Error | undefined
   try {
-    return await use(client)
+    const result = await use(client)
+    client.release()
+    return result
   } catch (error) {
-    failed = error as Error
+    client.release(error as never)
     throw error
-  } finally {
-    client.release(failed as never)
   }
 }
