@@ -111,7 +111,7 @@ export type RefusalReason = 'queue_full' | 'closing' | 'unavailable'
  */
 export interface WorkEvents {
   /** A task run ended (or a due run was skipped for overlap). */
-  taskRun: (task: string, result: RunResult) => void
+  taskRun: (task: string, status: RunResult['status'], durationMs: number) => void
   /** An attempt of a job started `waitMs` after it could have (its enqueue, runAt or backoff). */
   jobStarted: (job: string, waitMs: number) => void
   /** A job ended; `durationMs` from its first start, undefined when it never started. */
@@ -206,6 +206,8 @@ export interface ScheduledTask {
   readonly since: number
   /** A due time arrived: run it, or skip it while a run is in progress and overlap is 'skip'. */
   fire: (scheduledAt: number) => Promise<RunResult>
+  /** As `fire`, when no one waits for the result (the in-process clock): a run no one observes costs less. */
+  fireAndForget: (scheduledAt: number) => void
   /** A due time skipped because a run is in progress elsewhere (another replica holds the task's overlap lock). */
   skip: (scheduledAt: number) => RunResult
   /** The next due time, for `TaskInfo.nextRunAt`; null when none is planned. */

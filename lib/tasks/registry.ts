@@ -59,7 +59,8 @@ export class Registry {
     this.stop()
     const tasks = [...this.#tasks.values()]
     await drainWithin({
-      settled: () => Promise.all(tasks.map(task => task.settled())),
+      // Nothing new starts once stopped: the tasks with no run in progress now have nothing to wait for.
+      settled: () => Promise.all(tasks.filter(task => task.running > 0).map(task => task.settled())),
       abort: () => tasks.forEach(task => task.cancelRuns('shutdown timeout reached', 'task run still running at the shutdown timeout: aborting it')),
       abandon: () => tasks.forEach(task => task.cancelRuns('shutdown timeout reached', 'task run abandoned at close: it did not finish disposing its scope'))
     }, deadline)

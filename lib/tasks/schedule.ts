@@ -18,26 +18,26 @@ export interface Schedule {
  * one run at `anchor` itself with `immediate`.
  */
 export function scheduleOf (spec: TaskSpec, anchor: number): Schedule {
-  const firstK = spec.immediate ? 0 : 1
-  if (spec.every !== undefined) return everySchedule(spec.every, anchor, firstK)
-  return cronSchedule(spec.cron as Cron, anchor, spec.immediate)
+  if (spec.every !== undefined) return new EverySchedule(spec.every, anchor, spec.immediate ? 0 : 1)
+  return new CronSchedule(spec.cron as Cron, anchor, spec.immediate)
 }
 
-function everySchedule (every: number, anchor: number, firstK: number): Schedule {
-  return {
-    next (after) {
-      const k = Math.max(firstK, Math.floor((after - anchor) / every) + 1)
-      return anchor + k * every
-    }
+/** Classes rather than closures: one small object per scheduled task, its methods shared. */
+class EverySchedule implements Schedule {
+  constructor (private readonly every: number, private readonly anchor: number, private readonly firstK: number) {}
+
+  next (after: number): number {
+    const k = Math.max(this.firstK, Math.floor((after - this.anchor) / this.every) + 1)
+    return this.anchor + k * this.every
   }
 }
 
-function cronSchedule (cron: Cron, anchor: number, immediate: boolean): Schedule {
-  return {
-    next (after) {
-      if (immediate && after < anchor) return anchor
-      return cron.nextRun(new Date(Math.max(after, anchor - 1)))?.getTime() ?? null
-    }
+class CronSchedule implements Schedule {
+  constructor (private readonly cron: Cron, private readonly anchor: number, private readonly immediate: boolean) {}
+
+  next (after: number): number | null {
+    if (this.immediate && after < this.anchor) return this.anchor
+    return this.cron.nextRun(new Date(Math.max(after, this.anchor - 1)))?.getTime() ?? null
   }
 }
 
