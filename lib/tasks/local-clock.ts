@@ -1,7 +1,7 @@
 import { Heap, type HeapItem } from '../core/heap'
 import type { ScheduledTask } from '../core/model'
 import { LongTimer } from '../core/timers'
-import { scheduleOf, type Schedule } from './schedule'
+import { nextDue } from './schedule'
 
 /** What the clock needs of a task: its schedule, and where to report and fire its due times. */
 export type ClockTask = Pick<ScheduledTask, 'spec' | 'anchor' | 'since' | 'planned' | 'fireAndForget'>
@@ -27,9 +27,9 @@ export class LocalClock {
 
   schedule (task: ClockTask): void {
     this.unschedule(task)
-    const entry = new Entry(task, scheduleOf(task.spec, task.anchor))
+    const entry = new Entry(task)
     this.#entries.set(task, entry)
-    this.plan(entry, entry.schedule.next(task.since - 1))
+    this.plan(entry, nextDue(task.spec, task.anchor, task.since - 1))
     this.arm()
   }
 
@@ -121,8 +121,9 @@ export class LocalClock {
   private fire (entry: Entry, due: number, now: number): void {
     entry.slot = undefined
     // Due times that passed while the event loop was blocked (beyond jitter) are merged into this run.
-    this.plan(entry, entry.schedule.next(Math.max(due, now - entry.task.spec.jitter)))
-    entry.task.fireAndForget(due)
+    const task = entry.task
+    this.plan(entry, nextDue(task.spec, task.anchor, Math.max(due, now - task.spec.jitter)))
+    task.fireAndForget(due)
   }
 }
 
@@ -132,7 +133,7 @@ class Entry {
   /** ms the task fires after its due time (its slot's time minus this is the due time). */
   jitter = 0
 
-  constructor (readonly task: ClockTask, readonly schedule: Schedule) {}
+  constructor (readonly task: ClockTask) {}
 }
 
 /** The tasks to fire at one millisecond, in the order they were placed: the first `size` of `entries`. */

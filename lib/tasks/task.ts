@@ -4,10 +4,9 @@ import { ClosingError, NotReadyError, TaskPausedError } from '../core/errors'
 import type { Outcome, OutcomeStatus, RunHost, ScheduleCause, ScheduledTask, TaskScheduler, TaskSpec } from '../core/model'
 import { newId } from '../core/run'
 import type { DrivenTask, TaskDriver } from './driver'
-import { Lifecycle } from './lifecycle'
+import { transition } from './lifecycle'
 import { LoopDriver } from './loop-driver'
 import { TaskRun } from './task-run'
-import { TimedDriver } from './timed-driver'
 import type { DashboardTask, RunResult, TaskInfo, TaskState } from '../types'
 import { scheduleInfo } from './schedule'
 
@@ -59,7 +58,7 @@ export class Task implements ScheduledTask, DrivenTask {
   #since = 0
   /** NaN for none: a number field is rewritten in place, where one that may hold null boxes each new time. */
   #nextRunAt = NaN
-  readonly #lifecycle: Lifecycle<TaskLifecycle>
+  #state: TaskLifecycle
   readonly #driver: TaskDriver
   #runs = 0
   #failures = 0
@@ -74,9 +73,10 @@ export class Task implements ScheduledTask, DrivenTask {
   /** Runs triggered while paused: the task reads `running`, not `paused`, while they last. */
   #triggeredWhilePaused = 0
 
-  constructor (readonly spec: TaskSpec, private readonly env: TaskEnv) {
-    this.#lifecycle = new Lifecycle<TaskLifecycle>(spec.enabled ? 'registered' : 'paused-before-start', TRANSITIONS)
-    this.#driver = spec.kind === 'loop' ? new LoopDriver(this, env.log) : new TimedDriver(this, env.backend)
+  /** `timed` drives every `every`/`cron` task of the registry: one object for all of them. */
+  constructor (readonly spec: TaskSpec, private readonly env: TaskEnv, timed: TaskDriver) {
+    this.#state = spec.enabled ? 'registered' : 'paused-before-start'
+    this.#driver = spec.kind === 'loop' ? new LoopDriver(this, env.log) : timed
   }
 
   get anchor (): number {
@@ -88,7 +88,7 @@ export class Task implements ScheduledTask, DrivenTask {
   }
 
   get driven (): boolean {
-    return this.#lifecycle.current === 'started'
+    return this.#state === 'started'
   }
 
   get running (): number {
@@ -130,21 +130,21 @@ export class Task implements ScheduledTask, DrivenTask {
   start (now: number): void {
     this.#anchor = now + this.spec.delay
     this.#since = this.#anchor
-    if (this.#lifecycle.current === 'paused-before-start') this.#lifecycle.moveTo('paused')
+    if (this.#state === 'paused-before-start') this.moveTo('paused')
     else this.drive('start')
   }
 
   pause (): void {
-    const state = this.#lifecycle.current
-    if (state === 'registered') return this.#lifecycle.moveTo('paused-before-start')
+    const state = this.#state
+    if (state === 'registered') return this.moveTo('paused-before-start')
     if (state !== 'started') return
-    this.#lifecycle.moveTo('paused')
-    this.#driver.halt('paused', 'pause')
+    this.moveTo('paused')
+    this.#driver.halt(this, 'paused', 'pause')
   }
 
   resume (): void {
-    const state = this.#lifecycle.current
-    if (state === 'paused-before-start') return this.#lifecycle.moveTo('registered')
+    const state = this.#state
+    if (state === 'paused-before-start') return this.moveTo('registered')
     if (state !== 'paused') return
     // Due times that passed while paused are not run late, and `immediate` does not run again.
     this.#since = Math.max(this.#anchor, Date.now())
@@ -153,9 +153,9 @@ export class Task implements ScheduledTask, DrivenTask {
 
   /** Nothing new starts from now on (close or removal); a loop's run is aborted at once. */
   stop (reason: string): void {
-    if (this.#lifecycle.current === 'stopped') return
-    this.#lifecycle.moveTo('stopped')
-    this.#driver.halt(reason, 'stop')
+    if (this.#state === 'stopped') return
+    this.moveTo('stopped')
+    this.#driver.halt(this, reason, 'stop')
   }
 
   cancelRuns (reason: string, warning?: string): void {
@@ -178,9 +178,9 @@ export class Task implements ScheduledTask, DrivenTask {
 
   /** Another replica paused or resumed the task fleet-wide: its state shows so; the backend fires it, or not, already. */
   fleetPaused (paused: boolean): void {
-    const state = this.#lifecycle.current
-    if (paused && state === 'started') this.#lifecycle.moveTo('paused')
-    else if (!paused && state === 'paused') this.#lifecycle.moveTo('started')
+    const state = this.#state
+    if (paused && state === 'started') this.moveTo('paused')
+    else if (!paused && state === 'paused') this.moveTo('started')
   }
 
   fire (scheduledAt: number): Promise<RunResult> {
@@ -223,7 +223,7 @@ export class Task implements ScheduledTask, DrivenTask {
   private begin (scheduledAt: number): TaskRun {
     this.#driver.onRunStarting?.()
     const run = new TaskRun(this.env.runner, this.spec, this.env.log, scheduledAt)
-    if (this.#lifecycle.current === 'paused') {
+    if (this.#state === 'paused') {
       run.whilePaused = true
       this.#triggeredWhilePaused++
     }
@@ -243,7 +243,7 @@ export class Task implements ScheduledTask, DrivenTask {
   }
 
   private triggerRefusal (): Error | undefined {
-    switch (this.#lifecycle.current) {
+    switch (this.#state) {
       case 'stopped':
         return new ClosingError()
       case 'registered':
@@ -258,7 +258,7 @@ export class Task implements ScheduledTask, DrivenTask {
 
   /** Paused wins over a run that was in progress when the task was paused, not over one triggered since. */
   private state (): TaskState {
-    switch (this.#lifecycle.current) {
+    switch (this.#state) {
       case 'stopped':
         return 'stopped'
       case 'paused':
@@ -269,9 +269,13 @@ export class Task implements ScheduledTask, DrivenTask {
     }
   }
 
+  private moveTo (next: TaskLifecycle): void {
+    this.#state = transition(TRANSITIONS, this.#state, next)
+  }
+
   private drive (cause: ScheduleCause): void {
-    this.#lifecycle.moveTo('started')
-    this.#driver.start(cause)
+    this.moveTo('started')
+    this.#driver.start(this, cause)
   }
 
   private link (run: TaskRun): void {
