@@ -213,6 +213,11 @@ export interface ScheduledTask {
   /** The next due time, for `TaskInfo.nextRunAt`; null when none is planned. */
   planned: (nextRunAt: number | null) => void
   /**
+   * The in-process clock that fires the task keeps its place for it here (a task is in one clock
+   * at most), so a clock of 100,000 tasks needs no map of them; undefined while in none.
+   */
+  clockEntry: unknown
+  /**
    * A backend whose store keeps pauses for many processes learned that another one paused
    * (true) or resumed (false) the task: its state shows so. Nothing else changes (the backend
    * already fires it, or not).

@@ -4,7 +4,7 @@ import { LongTimer } from '../core/timers'
 import { nextDue } from './schedule'
 
 /** What the clock needs of a task: its schedule, and where to report and fire its due times. */
-export type ClockTask = Pick<ScheduledTask, 'spec' | 'anchor' | 'since' | 'planned' | 'fireAndForget'>
+export type ClockTask = Pick<ScheduledTask, 'spec' | 'anchor' | 'since' | 'planned' | 'fireAndForget' | 'clockEntry'>
 
 /**
  * Fires each timed task of this process at its due times, on one Node timer armed for the
@@ -13,7 +13,6 @@ export type ClockTask = Pick<ScheduledTask, 'spec' | 'anchor' | 'since' | 'plann
  * The timer is Node's (or a fake clock's) `setTimeout`, looked up when armed.
  */
 export class LocalClock {
-  readonly #entries = new Map<ClockTask, Entry>()
   /** The slots that hold a task still to fire, earliest first; `#byTime` finds them by their time. */
   readonly #slots = new Heap<Slot>((a, b) => a.fireAt < b.fireAt)
   readonly #byTime = new Map<number, Slot>()
@@ -28,15 +27,15 @@ export class LocalClock {
   schedule (task: ClockTask): void {
     this.unschedule(task)
     const entry = new Entry(task)
-    this.#entries.set(task, entry)
+    task.clockEntry = entry
     this.plan(entry, nextDue(task.spec, task.anchor, task.since - 1))
     this.arm()
   }
 
   unschedule (task: ClockTask): void {
-    const entry = this.#entries.get(task)
+    const entry = task.clockEntry as Entry | undefined
     if (entry === undefined) return
-    this.#entries.delete(task)
+    task.clockEntry = undefined
     this.take(entry)
     task.planned(null)
     this.arm()

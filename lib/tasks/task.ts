@@ -54,8 +54,9 @@ class LastRun {
 
 /** One registered task: its lifecycle, counters and runs; its driver decides when it runs. */
 export class Task implements ScheduledTask, DrivenTask {
-  #anchor = 0
-  #since = 0
+  #anchor = NaN
+  #since = NaN
+  clockEntry: unknown = undefined
   /** NaN for none: a number field is rewritten in place, where one that may hold null boxes each new time. */
   #nextRunAt = NaN
   #state: TaskLifecycle

@@ -279,6 +279,7 @@ function planOnly (task: ScheduledTask): ClockTask {
     anchor: 0,
     since: Date.now(),
     fireAndForget: () => {},
-    planned: next => task.planned(next)
+    planned: next => task.planned(next),
+    clockEntry: undefined
   }
 }
