@@ -57,6 +57,25 @@ t.test('tasks due at the same moment fire once each, in the order they were sche
   t.same(fired, [{ name: 'slow', at: 6000 }])
 })
 
+t.test('a task fired that unschedules most of the others of its slot: they do not fire, the rest do, in order', async t => {
+  const clock = installClock()
+  t.teardown(() => clock.uninstall())
+  const fired: Fired[] = []
+  const local = new LocalClock()
+  const tasks = Array.from({ length: 40 }, (_, i) => clockTask(`t${i}`, fired))
+  tasks[0].fireAndForget = at => {
+    fired.push({ name: 't0', at: at - T0 })
+    if (at - T0 === 1000) for (const task of tasks.slice(5)) local.unschedule(task)
+  }
+  for (const task of tasks) local.schedule(task)
+  clock.tick(1000)
+  t.same(fired.map(f => f.name), ['t0', 't1', 't2', 't3', 't4'])
+  fired.length = 0
+  clock.tick(1000)
+  t.same(fired.map(f => f.name), ['t0', 't1', 't2', 't3', 't4'], 'the next second too')
+  for (const task of tasks) local.unschedule(task)
+})
+
 t.test('a slot emptied while another waits: the timer moves to the one left', async t => {
   const clock = installClock()
   t.teardown(() => clock.uninstall())

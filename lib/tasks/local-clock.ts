@@ -16,10 +16,13 @@ export class LocalClock {
   /** The slots that hold a task still to fire, earliest first; `#byTime` finds them by their time. */
   readonly #slots = new Heap<Slot>((a, b) => a.fireAt < b.fireAt)
   readonly #byTime = new Map<number, Slot>()
-  /** The slot the last due time went to: tasks of one period and anchor all go to the same next one. */
+  /** The slot the last due time went to, while it waits: tasks of one period and anchor all go to the same next one. */
   #lastSlot: Slot | undefined
-  /** The entries array of the last slot fired, emptied, for the next new slot: no array of 100,000 made each second. */
-  #spare: Array<Entry | undefined> | undefined
+  /**
+   * The last slot fired, emptied, for the next new slot: no array of 100,000 made each second,
+   * and no new slot that every old entry would point to (each scavenge would visit them all).
+   */
+  #spare: Slot | undefined
   #timer: LongTimer | undefined
   #timerAt = Infinity
   readonly #onTimer = (): void => this.wake()
@@ -55,10 +58,10 @@ export class LocalClock {
 
   private slotAt (fireAt: number): Slot {
     const last = this.#lastSlot
-    if (last !== undefined && last.fireAt === fireAt && last.heapIndex >= 0) return last
+    if (last !== undefined && last.fireAt === fireAt) return last
     let slot = this.#byTime.get(fireAt)
     if (slot === undefined) {
-      slot = new Slot(fireAt, this.#spare ?? [])
+      slot = this.#spare?.reuse(fireAt) ?? new Slot(fireAt)
       this.#spare = undefined
       this.#byTime.set(fireAt, slot)
       this.#slots.push(slot)
@@ -79,6 +82,7 @@ export class LocalClock {
   private drop (slot: Slot): void {
     this.#slots.remove(slot)
     this.#byTime.delete(slot.fireAt)
+    if (this.#lastSlot === slot) this.#lastSlot = undefined
   }
 
   /**
@@ -105,14 +109,16 @@ export class LocalClock {
     for (let slot = this.#slots.peek(); slot !== undefined && slot.fireAt <= woke; slot = this.#slots.peek()) {
       this.drop(slot)
       const now = Date.now()
-      const entries = slot.entries
-      for (let i = 0; i < slot.size; i++) {
+      // Read once: a handler that unschedules tasks may compact the slot while it fires.
+      const { entries, size } = slot
+      for (let i = 0; i < size; i++) {
         const entry = entries[i] as Entry
         entries[i] = undefined
         // Entries taken out (unscheduled) while waiting here, or while this slot fires, are skipped.
         if (entry.slot === slot) this.fire(entry, slot.fireAt - entry.jitter, now)
       }
-      this.#spare = entries
+      slot.entries = entries
+      this.#spare = slot
     }
     this.arm(woke)
   }
@@ -141,12 +147,22 @@ class Slot implements HeapItem {
   size = 0
   /** How many of those are still in this slot (the others were taken out since). */
   live = 0
+  entries: Array<Entry | undefined> = []
 
-  constructor (readonly fireAt: number, public entries: Array<Entry | undefined>) {}
+  constructor (public fireAt: number) {}
+
+  /** The slot, fired and emptied (its entries set to undefined), made the slot of `fireAt`. */
+  reuse (fireAt: number): Slot {
+    this.fireAt = fireAt
+    this.size = 0
+    this.live = 0
+    return this
+  }
 
   /** Drops the entries taken out, keeping the order of the others. */
   compact (): void {
-    this.entries = this.entries.slice(0, this.size).filter(entry => (entry as Entry).slot === this)
+    // While the slot fires, those fired so far are undefined already.
+    this.entries = this.entries.slice(0, this.size).filter(entry => entry !== undefined && entry.slot === this)
     this.size = this.entries.length
   }
 }
