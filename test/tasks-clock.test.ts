@@ -21,7 +21,10 @@ function clockTask (name: string, fired: Fired[], every = 1000): ClockTask {
     anchor: T0,
     since: T0,
     planned: () => {},
-    fireAndForget: at => { fired.push({ name, at: at - T0 }) },
+    fireAndForget: (at, now) => {
+      fired.push({ name, at: at - T0 })
+      return now
+    },
     clockEntry: undefined
   }
 }
@@ -63,9 +66,10 @@ t.test('a task fired that unschedules most of the others of its slot: they do no
   const fired: Fired[] = []
   const local = new LocalClock()
   const tasks = Array.from({ length: 40 }, (_, i) => clockTask(`t${i}`, fired))
-  tasks[0].fireAndForget = at => {
+  tasks[0].fireAndForget = (at, now) => {
     fired.push({ name: 't0', at: at - T0 })
     if (at - T0 === 1000) for (const task of tasks.slice(5)) local.unschedule(task)
+    return now
   }
   for (const task of tasks) local.schedule(task)
   clock.tick(1000)

@@ -206,8 +206,13 @@ export interface ScheduledTask {
   readonly since: number
   /** A due time arrived: run it, or skip it while a run is in progress and overlap is 'skip'. */
   fire: (scheduledAt: number) => Promise<RunResult>
-  /** As `fire`, when no one waits for the result (the in-process clock): a run no one observes costs less. */
-  fireAndForget: (scheduledAt: number) => void
+  /**
+   * As `fire`, when no one waits for the result (the in-process clock): a run no one observes
+   * costs less. `now` is a `Date.now()` reading taken just before; it returns one taken once the
+   * run's synchronous part is over (`now` when nothing ran), so that runs fired one after another
+   * read the clock once each.
+   */
+  fireAndForget: (scheduledAt: number, now: number) => number
   /** A due time skipped because a run is in progress elsewhere (another replica holds the task's overlap lock). */
   skip: (scheduledAt: number) => RunResult
   /** The next due time, for `TaskInfo.nextRunAt`; null when none is planned. */

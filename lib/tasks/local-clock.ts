@@ -87,16 +87,16 @@ export class LocalClock {
 
   /**
    * Arms the timer for the earliest slot, unless it is armed for it already; clears it when none
-   * is left. `now` is when the delay counts from: as for Node's own timers, the moment the timer
-   * woke, so handlers that block the loop for a while do not push the next due time back.
+   * is left. `now` is when the delay counts from (by default, now): as for Node's own timers, the
+   * moment the timer woke, so handlers that block the loop for a while do not push the next due time back.
    */
-  private arm (now = Date.now()): void {
+  private arm (now?: number): void {
     const first = this.#slots.peek()
     const at = first === undefined ? Infinity : first.fireAt
     if (at === this.#timerAt) return
     this.#timer?.clear()
     this.#timerAt = at
-    this.#timer = first === undefined ? undefined : new LongTimer(this.#onTimer, at - now)
+    this.#timer = first === undefined ? undefined : new LongTimer(this.#onTimer, at - (now ?? Date.now()))
   }
 
   private wake (): void {
@@ -108,14 +108,15 @@ export class LocalClock {
     // would: a run in progress then has had its turn to end (overlap), and promises theirs.
     for (let slot = this.#slots.peek(); slot !== undefined && slot.fireAt <= woke; slot = this.#slots.peek()) {
       this.drop(slot)
-      const now = Date.now()
+      // One clock reading per run: each run hands on the one taken as it ended.
+      let now = Date.now()
       // Read once: a handler that unschedules tasks may compact the slot while it fires.
       const { entries, size } = slot
       for (let i = 0; i < size; i++) {
         const entry = entries[i] as Entry
         entries[i] = undefined
         // Entries taken out (unscheduled) while waiting here, or while this slot fires, are skipped.
-        if (entry.slot === slot) this.fire(entry, slot.fireAt - entry.jitter, now)
+        if (entry.slot === slot) now = this.fire(entry, slot.fireAt - entry.jitter, now)
       }
       slot.entries = entries
       this.#spare = slot
@@ -123,12 +124,13 @@ export class LocalClock {
     this.arm(woke)
   }
 
-  private fire (entry: Entry, due: number, now: number): void {
+  /** Fires `entry`'s task for `due`, at `now`; returns a clock reading taken after its run's synchronous part. */
+  private fire (entry: Entry, due: number, now: number): number {
     entry.slot = undefined
     // Due times that passed while the event loop was blocked (beyond jitter) are merged into this run.
     const task = entry.task
     this.plan(entry, nextDue(task.spec, task.anchor, Math.max(due, now - task.spec.jitter)))
-    task.fireAndForget(due)
+    return task.fireAndForget(due, now)
   }
 }
 

@@ -189,8 +189,8 @@ export class Task implements ScheduledTask, DrivenTask {
     return notRun === undefined ? this.run(scheduledAt) : Promise.resolve(notRun)
   }
 
-  fireAndForget (scheduledAt: number): void {
-    if (this.notToRun(scheduledAt) === undefined) this.execute(this.begin(scheduledAt))
+  fireAndForget (scheduledAt: number, now: number): number {
+    return this.notToRun(scheduledAt) === undefined ? this.execute(this.begin(scheduledAt), now) : now
   }
 
   /** The result of a due time that does not run (the task is not driven, or overlap skips it); undefined when it runs. */
@@ -217,7 +217,7 @@ export class Task implements ScheduledTask, DrivenTask {
   run (scheduledAt: number): Promise<RunResult> {
     const run = this.begin(scheduledAt)
     const result = run.result()
-    this.execute(run)
+    this.execute(run, Date.now())
     return result
   }
 
@@ -231,9 +231,13 @@ export class Task implements ScheduledTask, DrivenTask {
     return run
   }
 
-  /** Runs `run`: a handler that returns synchronously is recorded at once, with no promise made. */
-  private execute (run: TaskRun): void {
-    run.startedAt = Date.now()
+  /**
+   * Runs `run`, started at `now` (a `Date.now()` reading); returns a reading taken once its
+   * synchronous part is over. A handler that returns synchronously is recorded at once, with no
+   * promise made.
+   */
+  private execute (run: TaskRun, now: number): number {
+    run.startedAt = now
     const outcome = run.execute()
     if (!(outcome instanceof Promise)) return this.record(run, outcome)
     this.link(run)
@@ -241,6 +245,7 @@ export class Task implements ScheduledTask, DrivenTask {
       this.unlink(run)
       this.record(run, outcome)
     })
+    return Date.now()
   }
 
   private triggerRefusal (): Error | undefined {
@@ -293,8 +298,8 @@ export class Task implements ScheduledTask, DrivenTask {
     if (run.next !== undefined) run.next.previous = run.previous
   }
 
-  /** A run ended: counted and kept as the last run; its result object is made only for whoever asks. */
-  private record (run: TaskRun, outcome: Outcome): void {
+  /** A run ended: counted and kept as the last run; its result object is made only for whoever asks. Returns when it ended. */
+  private record (run: TaskRun, outcome: Outcome): number {
     if (run.whilePaused) this.#triggeredWhilePaused--
     const last = this.#lastRun ??= new LastRun()
     last.runId = run.idIfMade
@@ -308,6 +313,7 @@ export class Task implements ScheduledTask, DrivenTask {
     if (result !== undefined) this.#driver.onRunEnded?.(result)
     this.env.runner.events.taskRun(this.spec.name, outcome.status, last.finishedAt - last.startedAt)
     if (run.awaited) run.ended(result as RunResult)
+    return last.finishedAt
   }
 }
 

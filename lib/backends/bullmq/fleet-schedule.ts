@@ -278,7 +278,7 @@ function planOnly (task: ScheduledTask): ClockTask {
     spec: { ...task.spec, immediate: false, jitter: 0 },
     anchor: 0,
     since: Date.now(),
-    fireAndForget: () => {},
+    fireAndForget: (_due, now) => now,
     planned: next => task.planned(next),
     clockEntry: undefined
   }
