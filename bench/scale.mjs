@@ -1,8 +1,8 @@
-// Row 3, one round: 10,000 tasks every second, with the plugin or with toad-scheduler through
-// @fastify/schedule. Usage: node --expose-gc scale.mjs plugin|toad
+// Row 3, one round: 100,000 tasks every second (SCALE_TASKS), with the plugin or with toad-scheduler
+// through @fastify/schedule. Usage: node --expose-gc scale.mjs plugin|toad
 // start: from before register to ready with every task scheduled (toad: jobs added after ready,
 // as @fastify/schedule's docs do); memory added over a bare process after GC, task definitions
-// included; CPU of the whole process over the next 10 s; then the time app.close() takes.
+// included; CPU of the whole process over the next 5 s (CPU_WINDOW), per run; then the time app.close() takes.
 // A bare Fastify app is made ready first, so neither side pays Fastify's first-ready costs.
 import { createRequire } from 'node:module'
 import { Fastify, MB, collect, fastifyBackground, progress, report, sleep } from './common.mjs'
@@ -12,8 +12,8 @@ const fastifySchedule = require('@fastify/schedule')
 const { SimpleIntervalJob, Task } = require('toad-scheduler')
 
 const impl = process.argv[2]
-const TASKS = 10_000
-const CPU_WINDOW = Number(process.env.CPU_WINDOW ?? 10_000)
+const TASKS = Number(process.env.SCALE_TASKS ?? 100_000)
+const CPU_WINDOW = Number(process.env.CPU_WINDOW ?? 5_000)
 
 let runs = 0
 const handler = () => { runs++ }
@@ -49,13 +49,18 @@ const runsInWindow = runs
 const closing = performance.now()
 await app.close()
 const closeMs = performance.now() - closing
-progress(`${impl}: start ${startMs.toFixed(1)} ms, close ${closeMs.toFixed(1)} ms, ${runsInWindow} runs`)
+progress(`${impl}: start ${startMs.toFixed(1)} ms, close ${closeMs.toFixed(1)} ms, ${runsInWindow} runs, ${((cpu.user + cpu.system) / runsInWindow).toFixed(2)} us CPU/run, heap ${((ready.heapUsed - before.heapUsed) / TASKS).toFixed(0)} B/task, RSS ${((ready.rss - before.rss) / TASKS).toFixed(0)} B/task`)
+const cpuMs = (cpu.user + cpu.system) / 1000
 report({
   impl,
+  tasks: TASKS,
   startMs,
   closeMs,
   rssMB: (ready.rss - before.rss) / MB,
   heapMB: (ready.heapUsed - before.heapUsed) / MB,
-  cpuMs: (cpu.user + cpu.system) / 1000,
+  rssPerTask: (ready.rss - before.rss) / TASKS,
+  heapPerTask: (ready.heapUsed - before.heapUsed) / TASKS,
+  cpuMs,
+  cpuUsPerRun: cpuMs * 1000 / runsInWindow,
   runs: runsInWindow
 })

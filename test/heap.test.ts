@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { Heap, type HeapItem } from '../lib/backends/memory/heap'
+import { Heap, type HeapItem } from '../lib/core/heap'
 
 interface Item extends HeapItem {
   key: number

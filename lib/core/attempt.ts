@@ -40,15 +40,25 @@ export class Attempt {
   #abort: { readonly status: OutcomeStatus, readonly reason: Error } | undefined
   #timeout: LongTimer | undefined
   #grace: NodeJS.Timeout | undefined
-  #resolve!: (outcome: Outcome) => void
-  /** Resolves once the attempt has settled; never rejects. */
-  readonly outcome = new Promise<Outcome>(resolve => { this.#resolve = resolve })
+  #settled: Outcome | undefined
+  #promise: Promise<Outcome> | undefined
+  #resolve: ((outcome: Outcome) => void) | undefined
 
   constructor (private readonly run: AttemptRun, readonly ctx: AttemptContext) {
-    const limit = run.spec.timeout
-    // A timeout may be longer than Node's timer limit (2^31-1 ms), which would fire it at once.
-    if (limit !== undefined) this.#timeout = new LongTimer(() => this.abort(new TimeoutError(limit), 'timeout'), limit)
     this.call()
+  }
+
+  /** The outcome once the attempt has settled: right after construction when the handler returned synchronously. */
+  get settled (): Outcome | undefined {
+    return this.#settled
+  }
+
+  /** Resolves once the attempt has settled; never rejects. Made on first read: a synchronous handler needs no promise. */
+  get outcome (): Promise<Outcome> {
+    this.#promise ??= this.#settled === undefined
+      ? new Promise<Outcome>(resolve => { this.#resolve = resolve })
+      : Promise.resolve(this.#settled)
+    return this.#promise
   }
 
   /** Aborts the signal with `reason`; the attempt ends `status` unless the handler settles first. */
@@ -65,11 +75,16 @@ export class Attempt {
   }
 
   private call (): void {
+    const limit = this.run.spec.timeout
+    const started = limit === undefined ? 0 : Date.now()
     // Reading `then` and calling it run user code too (a thenable's `then` may throw): inside the try.
     try {
-      const result = traced(this.run.tracer, this.run.traceContext, this.run.spec.handler, this.ctx)
-      // A synchronous handler cannot have been aborted: no timer fires while it runs.
+      const result = traced(this.run.tracer, this.run, this.run.spec.handler, this.ctx)
+      // A synchronous handler cannot have been aborted: no timer fires while it runs. Nor does it
+      // need its timeout, which is armed only for a handler still running, from when it was called.
       if (!isThenable(result)) return this.settle(succeeded(result))
+      // A timeout may be longer than Node's timer limit (2^31-1 ms), which would fire it at once.
+      if (limit !== undefined) this.#timeout = new LongTimer(() => this.abort(new TimeoutError(limit), 'timeout'), limit - (Date.now() - started))
       result.then(value => this.fulfilled(value), error => this.rejected(error))
     } catch (error) {
       this.rejected(error)
@@ -108,8 +123,9 @@ export class Attempt {
 
   private settle (outcome: Outcome): void {
     this.#state = 'settled'
+    this.#settled = outcome
     this.#timeout?.clear()
     clearTimeout(this.#grace)
-    this.#resolve(outcome)
+    this.#resolve?.(outcome)
   }
 }

@@ -38,6 +38,11 @@ export class AttemptContext {
     return this.#scope
   }
 
+  /** Whether ctx.scope was made: its disposal is then to be waited for. */
+  get scoped (): boolean {
+    return this.#scope !== undefined
+  }
+
   get cradle (): BackgroundCradle {
     return this.scope.cradle
   }
@@ -84,9 +89,17 @@ export class AttemptContext {
   }
 }
 
+/** A task run, as its attempts' contexts see it. */
+export interface TaskAttemptOwner extends AttemptOwner {
+  readonly scheduledAt: Date
+}
+
 export class TaskAttemptContext extends AttemptContext implements TaskContext {
-  constructor (owner: AttemptOwner, attempt: number, readonly scheduledAt: Date) {
-    super(owner, attempt)
+  declare protected readonly owner: TaskAttemptOwner
+
+  /** The run's Date, made when first read (most handlers never do). */
+  get scheduledAt (): Date {
+    return this.owner.scheduledAt
   }
 
   get runId (): string {

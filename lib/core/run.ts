@@ -37,16 +37,30 @@ export abstract class Run implements AttemptOwner {
   abstract readonly kind: 'task' | 'job'
   abstract readonly name: string
   attempt = 0
+  #id: string | undefined
   #current: Attempt | undefined
   #cancelled: Error | undefined
   #endWait: (() => void) | undefined
 
+  /** Without `id`, the run's id is made when first read: a task run that no one asks about needs none. */
   constructor (
     readonly host: RunHost,
     readonly spec: WorkSpec,
     readonly parentLog: FastifyBaseLogger,
-    readonly id: string = newId()
-  ) {}
+    id?: string
+  ) {
+    this.#id = id
+  }
+
+  get id (): string {
+    this.#id ??= newId()
+    return this.#id
+  }
+
+  /** The id if it has been made (or given); undefined while no one has read it. */
+  get idIfMade (): string | undefined {
+    return this.#id
+  }
 
   get app (): FastifyInstance {
     return this.host.app
@@ -60,39 +74,71 @@ export abstract class Run implements AttemptOwner {
     return this.host.tracers[this.kind]
   }
 
-  readonly traceContext = (): TraceContext => ({ kind: this.kind, name: this.name, id: this.id, attempt: this.attempt })
+  traceContext (): TraceContext {
+    return { kind: this.kind, name: this.name, id: this.id, attempt: this.attempt }
+  }
 
   abstract logBindings (): Record<string, string>
   protected abstract newContext (attempt: number): AttemptContext
   /** Called as each attempt starts. */
   protected onAttemptStart (): void {}
 
-  /** Runs attempts until one succeeds, the retries are spent, or the run is cancelled. */
-  async execute (): Promise<Outcome> {
-    let attempt = 1
-    let outcome = this.outcomeAfter(await this.runAttempt(attempt), attempt)
-    while (outcome === undefined) {
-      const delayMs = retryDelay(this.spec, attempt)
-      this.logRetry(attempt, delayMs)
-      await this.waitOrCancel(delayMs)
-      attempt++
-      outcome = this.outcomeAfter(await this.runAttempt(attempt), attempt)
-    }
-    return outcome
+  /**
+   * Runs attempts until one succeeds, the retries are spent, or the run is cancelled. The
+   * outcome comes at once (no promise) when the first attempt settled synchronously and was the last.
+   */
+  execute (): Outcome | Promise<Outcome> {
+    const first = this.attemptNow(1)
+    return first instanceof Promise ? first.then(outcome => this.afterAttempt(outcome, 1)) : this.afterAttempt(first, 1)
   }
 
   /** Runs one attempt: a fresh context, scope and signal; resolves once its scope is disposed. */
-  async runAttempt (attempt: number): Promise<Outcome> {
+  runAttempt (attempt: number): Promise<Outcome> {
+    const outcome = this.attemptNow(attempt)
+    return outcome instanceof Promise ? outcome : Promise.resolve(outcome)
+  }
+
+  /**
+   * Runs one attempt, as `runAttempt`; its outcome comes at once when the handler returned
+   * synchronously without touching ctx.scope (most do: then there is nothing to dispose, and no
+   * promise to wait for).
+   */
+  private attemptNow (attempt: number): Outcome | Promise<Outcome> {
     if (this.#cancelled !== undefined) return { status: 'cancelled', error: this.#cancelled.message }
     this.attempt = attempt
     const ctx = this.newContext(attempt)
     this.onAttemptStart()
-    this.#current = new Attempt(this, ctx)
-    const outcome = await this.#current.outcome
+    const current = new Attempt(this, ctx)
+    const settled = current.settled
+    if (settled === undefined || ctx.scoped) return this.finish(current)
+    ctx.end()
+    return settled
+  }
+
+  private async finish (current: Attempt): Promise<Outcome> {
+    this.#current = current
+    const outcome = await current.outcome
     this.#current = undefined
-    // Most jobs never touch ctx.scope: then there is nothing to dispose, and no promise to wait for.
-    const disposing = ctx.end()
-    if (disposing !== undefined) await this.dispose(ctx, disposing)
+    const disposing = current.ctx.end()
+    if (disposing !== undefined) await this.dispose(current.ctx, disposing)
+    return outcome
+  }
+
+  /** The run's outcome after attempt `attempt`, or the promise of the retries that follow it. */
+  private afterAttempt (outcome: Outcome, attempt: number): Outcome | Promise<Outcome> {
+    return this.outcomeAfter(outcome, attempt) ?? this.retry(attempt)
+  }
+
+  /** Waits out each backoff, then runs the next attempt, after attempt `attempt` failed. */
+  private async retry (attempt: number): Promise<Outcome> {
+    let outcome: Outcome | undefined
+    do {
+      const delayMs = retryDelay(this.spec, attempt)
+      this.logRetry(attempt, delayMs)
+      await this.waitOrCancel(delayMs)
+      attempt++
+      outcome = this.outcomeAfter(await this.attemptNow(attempt), attempt)
+    } while (outcome === undefined)
     return outcome
   }
 

@@ -69,9 +69,9 @@ export function createMetrics (prom: PromClientModule, sources: MetricsSources):
 
   return {
     events: {
-      taskRun: (task, result) => {
-        taskRuns.inc({ task, status: result.status })
-        if (result.status !== 'skipped') taskDuration.observe({ task }, result.durationMs / 1000)
+      taskRun: (task, status, durationMs) => {
+        taskRuns.inc({ task, status })
+        if (status !== 'skipped') taskDuration.observe({ task }, durationMs / 1000)
       },
       jobStarted: (job, waitMs) => jobWait.observe({ job }, Math.max(0, waitMs) / 1000),
       jobEnded: (job, status, durationMs) => {

@@ -13,14 +13,17 @@ export interface DrivenTask extends ScheduledTask {
   cancelRuns: (reason: string) => void
 }
 
-/** How a task is driven: fired at due times by the backend (every, cron), or kept running here (loop). */
+/**
+ * How a task is driven: fired at due times by the backend (every, cron: one driver for all the
+ * registry's timed tasks), or kept running here (loop: a driver of its own, with its timer and backoff).
+ */
 export interface TaskDriver {
   /** Whether `trigger()` may run the task while it is paused. */
   readonly triggerableWhilePaused: boolean
   /** The task starts, or resumes: drive it. */
-  start: (cause: ScheduleCause) => void
+  start: (task: DrivenTask, cause: ScheduleCause) => void
   /** The task is paused, or stopped (removed, or the app is closing; `reason` says which): stop driving it. */
-  halt: (reason: string, cause: UnscheduleCause) => void
+  halt: (task: DrivenTask, reason: string, cause: UnscheduleCause) => void
   /** A run of the task (scheduled or triggered) is about to start. */
   onRunStarting?: () => void
   onRunEnded?: (result: RunResult) => void

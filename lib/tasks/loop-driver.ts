@@ -17,8 +17,8 @@ export class LoopDriver implements TaskDriver {
     this.startIn(this.task.anchor - Date.now())
   }
 
-  /** A loop runs until its signal aborts, so halting one ends its run. */
-  halt (reason: string): void {
+  /** A loop runs until its signal aborts, so halting one ends its run. (Its task is the one it was made for.) */
+  halt (_task: DrivenTask, reason: string): void {
     this.cancelStart()
     this.task.cancelRuns(reason)
   }

@@ -4,6 +4,7 @@ import { readTask } from '../core/options'
 import { drainWithin } from '../core/shutdown'
 import { Lifecycle } from './lifecycle'
 import { Task, type TaskEnv } from './task'
+import { TimedDriver } from './timed-driver'
 import type { DashboardTask, RunResult, TaskDefinition, TaskInfo, TaskRegistry } from '../types'
 
 /** Waiting for ready, then ready; closing for good from either (close may come before ready). */
@@ -18,6 +19,8 @@ const TRANSITIONS: Record<RegistryLifecycle, readonly RegistryLifecycle[]> = {
 /** The tasks of one plugin instance: `app.tasks`, and their part in the app's lifecycle. */
 export class Registry {
   readonly #tasks = new Map<string, Task>()
+  /** Drives all the timed tasks; each loop has a driver of its own. */
+  readonly #timed: TimedDriver
   readonly #lifecycle = new Lifecycle<RegistryLifecycle>('waiting', TRANSITIONS)
   /** The public face, `app.tasks`: bound methods only, so lifecycle methods stay internal. */
   readonly api: TaskRegistry = {
@@ -31,7 +34,8 @@ export class Registry {
   }
 
   constructor (private readonly env: TaskEnv, specs: TaskSpec[]) {
-    for (const spec of specs) this.#tasks.set(spec.name, new Task(spec, env))
+    this.#timed = new TimedDriver(env.backend)
+    for (const spec of specs) this.#tasks.set(spec.name, new Task(spec, env, this.#timed))
   }
 
   /** Every task with its schedule, for the dashboard. */
@@ -59,7 +63,8 @@ export class Registry {
     this.stop()
     const tasks = [...this.#tasks.values()]
     await drainWithin({
-      settled: () => Promise.all(tasks.map(task => task.settled())),
+      // Nothing new starts once stopped: the tasks with no run in progress now have nothing to wait for.
+      settled: () => Promise.all(tasks.filter(task => task.running > 0).map(task => task.settled())),
       abort: () => tasks.forEach(task => task.cancelRuns('shutdown timeout reached', 'task run still running at the shutdown timeout: aborting it')),
       abandon: () => tasks.forEach(task => task.cancelRuns('shutdown timeout reached', 'task run abandoned at close: it did not finish disposing its scope'))
     }, deadline)
@@ -70,7 +75,7 @@ export class Registry {
     const spec = readTask(definition, 'task')
     if (this.#tasks.has(spec.name)) throw new InvalidOptionError('task.name', `duplicate task name "${spec.name}"`)
     this.env.backend.checkTask?.(spec, 'task')
-    const task = new Task(spec, this.env)
+    const task = new Task(spec, this.env, this.#timed)
     this.#tasks.set(spec.name, task)
     if (this.#lifecycle.current === 'ready') task.start(Date.now())
     return task.info()

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { WaitingError, type Job, type Queue, type RepeatOptions } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
-import { LocalClock } from '../../tasks/local-clock'
+import { LocalClock, type ClockTask } from '../../tasks/local-clock'
 import type { ScheduleCause, ScheduledTask, TaskSpec, UnscheduleCause } from '../../core/model'
 import { sleep } from '../../core/timers'
 import type { RunResult } from '../../types'
@@ -38,7 +38,7 @@ export class FleetSchedule {
   /** Those of them paused fleet-wide, as far as this replica has seen. */
   readonly #paused = new Set<ScheduledTask>()
   /** Local timers that only keep `nextRunAt` current on every replica; BullMQ does the firing. */
-  readonly #plans = new Map<ScheduledTask, ScheduledTask>()
+  readonly #plans = new Map<ScheduledTask, ClockTask>()
   readonly #clock = new LocalClock()
   /** Per task, the last change sent to the store; settled ones are dropped. */
   readonly #pending = new Map<string, Promise<void>>()
@@ -274,14 +274,13 @@ function dueTime (job: Job): number {
 }
 
 /** A stand-in that lets the local clock keep a task's `nextRunAt` on the epoch-anchored grid, without firing it. */
-function planOnly (task: ScheduledTask): ScheduledTask {
+function planOnly (task: ScheduledTask): ClockTask {
   return {
     spec: { ...task.spec, immediate: false, jitter: 0 },
     anchor: 0,
     since: Date.now(),
-    fire: () => Promise.resolve(undefined as unknown as RunResult),
-    skip: task.skip.bind(task),
+    fireAndForget: (_due, now) => now,
     planned: next => task.planned(next),
-    fleetPaused: task.fleetPaused.bind(task)
+    clockEntry: undefined
   }
 }

@@ -1,5 +1,5 @@
 import { LongTimer } from '../../core/timers'
-import { Heap } from './heap'
+import { Heap } from '../../core/heap'
 import type { JobRecord } from './job-record'
 
 /**

@@ -2,7 +2,7 @@ import type { Enqueued, JobRequest, ProgressSink, RunHost } from '../../core/mod
 import { newId } from '../../core/run'
 import { JobRun } from '../../jobs/job-run'
 import type { JobProgress, JobState } from '../../types'
-import type { HeapItem } from './heap'
+import type { HeapItem } from '../../core/heap'
 
 const STORED = Promise.resolve()
 

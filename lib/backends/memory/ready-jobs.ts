@@ -1,4 +1,4 @@
-import { Heap, type HeapItem } from './heap'
+import { Heap, type HeapItem } from '../../core/heap'
 
 /** What the ready jobs are ordered by: lower priority first, then lower `seq` (enqueue order). */
 export interface ReadyItem extends HeapItem {
