@@ -41,14 +41,20 @@ module.exports = {
       'Each backend stands alone; what they share lives in core/, jobs/ or tasks/.'),
     layer('bullmq-apart-from-memory', '^lib/backends/bullmq/', '^lib/backends/memory/',
       'Each backend stands alone; what they share lives in core/, jobs/ or tasks/.'),
+    layer('redis-apart-from-postgres', '^lib/backends/bullmq/redis/', '^lib/backends/bullmq/postgres/',
+      'Each store stands alone behind the store port (store.ts, driver.ts); backend.ts alone chooses one.'),
+    layer('postgres-apart-from-redis', '^lib/backends/bullmq/postgres/', '^lib/backends/bullmq/redis/',
+      'Each store stands alone behind the store port (store.ts, driver.ts); backend.ts alone chooses one.'),
+    layer('stores-below-the-backend', '^lib/backends/bullmq/(redis|postgres)/', '^lib/backends/bullmq/(?!store\\.ts$|driver\\.ts$|outage\\.ts$|redis/|postgres/)',
+      'A store implements the port; it knows nothing of the jobs, tasks and workers built on it.'),
     layer('plugin-below-the-entries', '^lib/plugin\\.ts$', '^lib/(index|bullmq)\\.ts$|^lib/backends/bullmq/',
       'The plugin never loads the BullMQ backend: it arrives as an option.'),
     {
       name: 'main-entry-loads-no-bullmq',
-      comment: 'bullmq and ioredis are optional peers: nothing the main entry reaches may load them.',
+      comment: 'bullmq, ioredis and pg are optional peers: nothing the main entry reaches may load them.',
       severity: 'error',
       from: { path: '^lib/(index\\.ts|esm\\.mts)$' },
-      to: { path: 'node_modules/(bullmq|ioredis)/', reachable: true }
+      to: { path: 'node_modules/(bullmq|ioredis|pg)/', reachable: true }
     },
     {
       name: 'prom-client-loaded-lazily',
