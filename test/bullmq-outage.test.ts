@@ -1,24 +1,15 @@
 // Redis going away and coming back: the app keeps serving, says so once, and resumes.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import t from 'tap'
 import { Registry } from 'prom-client'
-import type { JobContext } from '../lib/types'
+import { bullmqBackend } from '../lib/bullmq'
 import { linesWith, LEVEL } from './helpers/app'
-import { buildBullApp, redisSkipReason, uniquePrefix, until } from './helpers/redis'
+import { freePort, outageApp } from './helpers/outage'
+import { redisSkipReason, uniquePrefix, until } from './helpers/redis'
 
 const hasServer = spawnSync('redis-server', ['--version']).status === 0
 const skip = hasServer ? false : 'redis-server is not on the PATH: the outage test starts a private one'
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 async function startRedis (port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
@@ -37,29 +28,17 @@ t.test('a Redis restart is survived: the app serves, logs the outage once, refus
   const port = await freePort()
   let redis = await startRedis(port)
   t.teardown(() => stopRedis(redis))
-  const ran: string[] = []
-  let ticks = 0
   const registry = new Registry()
-  const { app, lines } = await buildBullApp(uniquePrefix(), {
-    shutdownTimeout: 500,
-    metrics: { registry },
-    dashboard: '/background',
-    jobs: { echo: async (ctx: JobContext<string>) => { ran.push(ctx.data) } },
-    tasks: [{ name: 'tick', every: 100, handler: async () => { ticks++ } }]
-  }, { connection: `redis://127.0.0.1:${port}` })
-  app.get('/health', async () => ({ ok: true }))
-  app.post('/echo', async (request, reply) => reply.accepted('echo', (request.body as { text: string }).text))
-  await app.ready()
-  t.teardown(() => app.close())
-
-  await app.inject({ method: 'POST', url: '/echo', payload: { text: 'before' } })
-  await until(() => ran.includes('before') && ticks > 0, 5000, 'a job and a tick before the outage')
+  const backend = bullmqBackend({ connection: `redis://127.0.0.1:${port}`, prefix: uniquePrefix() })
+  const { app, lines, ran, ticks, echo } = await outageApp(t, { metrics: { registry }, dashboard: '/background', backend })
+  await echo('before')
+  await until(() => ran.includes('before') && ticks() > 0, 5000, 'a job and a tick before the outage')
   t.match(await registry.metrics(), /fastify_background_jobs\{state="queued"\} 0\n/, 'a scrape before the outage')
 
   await stopRedis(redis)
   await until(() => linesWith(lines, 'Redis error', LEVEL.error).length > 0, 5000, 'the outage to be logged')
   t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'the app keeps serving')
-  const refused = await app.inject({ method: 'POST', url: '/echo', payload: { text: 'during' } })
+  const refused = await echo('during')
   t.equal(refused.statusCode, 503)
   t.equal(refused.headers['retry-after'], '1')
   t.equal(refused.json().code, 'FST_BACKGROUND_UNAVAILABLE')
@@ -75,9 +54,9 @@ t.test('a Redis restart is survived: the app serves, logs the outage once, refus
   // The new Redis is empty: the schedule is written again from this replica's tasks.
   redis = await startRedis(port)
   await until(() => linesWith(lines, 'Redis reachable again', LEVEL.info).length > 0, 10_000, 'the reconnection to be logged')
-  const ticksBefore = ticks
-  await app.inject({ method: 'POST', url: '/echo', payload: { text: 'after' } })
-  await until(() => ran.includes('after') && ticks > ticksBefore, 10_000, 'a job and a tick after the outage')
+  const ticksBefore = ticks()
+  await echo('after')
+  await until(() => ran.includes('after') && ticks() > ticksBefore, 10_000, 'a job and a tick after the outage')
   t.notOk(ran.includes('during'))
 
   // Closing while Redis is away again neither hangs nor throws.

@@ -2,7 +2,6 @@
 // leaves (none), and a lost connection (an outage: 503, logged, recovered, nothing lost).
 import { spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runMigrations } from 'bullmq'
@@ -10,6 +9,7 @@ import t from 'tap'
 import type { JobContext } from '../lib/types'
 import { bullmqBackend } from '../lib/bullmq'
 import { buildApp, linesWith, LEVEL } from './helpers/app'
+import { freePort, outageApp } from './helpers/outage'
 import { buildBullApp, forget, uniquePrefix, until, useStore } from './helpers/redis'
 import { adminPool, DATABASE_URL, endAdminPool, postgresStore } from './helpers/stores'
 
@@ -77,25 +77,14 @@ t.test('a PostgreSQL restart is an outage: the app serves, refuses jobs with 503
   const postgres = new PrivatePostgres(await freePort())
   t.teardown(() => postgres.remove())
   postgres.start()
-  const ran: string[] = []
-  let ticks = 0
-  const { app, lines } = await buildApp({
-    shutdownTimeout: 500,
-    jobs: { echo: async (ctx: JobContext<string>) => { ran.push(ctx.data) } },
-    tasks: [{ name: 'tick', every: 100, handler: async () => { ticks++ } }],
-    backend: bullmqBackend({ connection: postgres.url, schema: 'outage' })
-  })
-  app.get('/health', async () => ({ ok: true }))
-  app.post('/echo', async (request, reply) => reply.accepted('echo', (request.body as { text: string }).text))
-  await app.ready()
-  t.teardown(() => app.close())
-  await app.inject({ method: 'POST', url: '/echo', payload: { text: 'before' } })
-  await until(() => ran.includes('before') && ticks > 0, 5000, 'a job and a tick before the outage')
+  const { app, lines, ran, ticks, echo } = await outageApp(t, { backend: bullmqBackend({ connection: postgres.url, schema: 'outage' }) })
+  await echo('before')
+  await until(() => ran.includes('before') && ticks() > 0, 5000, 'a job and a tick before the outage')
   await app.background.enqueue('echo', 'accepted before, run after', { delay: 1500 })
 
   postgres.stop()
-  await until(async () => (await app.inject({ method: 'POST', url: '/echo', payload: { text: 'during' } })).statusCode === 503, 5000, 'a 503')
-  const refused = await app.inject({ method: 'POST', url: '/echo', payload: { text: 'during' } })
+  await until(async () => (await echo('during')).statusCode === 503, 5000, 'a 503')
+  const refused = await echo('during')
   t.equal(refused.statusCode, 503)
   t.equal(refused.headers['retry-after'], '1')
   t.equal(refused.json().code, 'FST_BACKGROUND_UNAVAILABLE')
@@ -107,20 +96,11 @@ t.test('a PostgreSQL restart is an outage: the app serves, refuses jobs with 503
 
   postgres.start()
   await until(() => linesWith(lines, 'PostgreSQL reachable again', LEVEL.info).length > 0, 10_000, 'the reconnection to be logged')
-  const ticksBefore = ticks
-  await app.inject({ method: 'POST', url: '/echo', payload: { text: 'after' } })
-  await until(() => ran.includes('after') && ran.includes('accepted before, run after') && ticks > ticksBefore, 15_000, 'jobs and a tick after the outage')
+  const ticksBefore = ticks()
+  await echo('after')
+  await until(() => ran.includes('after') && ran.includes('accepted before, run after') && ticks() > ticksBefore, 15_000, 'jobs and a tick after the outage')
   t.notOk(ran.includes('during'), 'a refused job never runs')
 })
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 t.test('PostgreSQL options are checked: a bad value throws naming it', async t => {
   const { Pool } = require('pg') as typeof import('pg')
