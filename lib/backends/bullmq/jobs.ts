@@ -166,8 +166,10 @@ export class NamedJobs implements JobBackend {
     } finally {
       unwatch()
     }
-    if (outcome.status === 'cancelled' || await this.#cancels.marked(id)) return this.ended(job, 'cancelled', () => { throw new UnrecoverableError(CANCELLED) })
     if (outcome.status === 'succeeded') return this.ended(job, 'succeeded', () => this.keptResult(attempt, outcome.result))
+    // A job cancelled as it ended: one that succeeded first stays succeeded (its cancel answers
+    // false); one that failed is not retried. So only a failure asks the store once more.
+    if (outcome.status === 'cancelled' || await this.#cancels.marked(id)) return this.ended(job, 'cancelled', () => { throw new UnrecoverableError(CANCELLED) })
     if (attempt.number <= spec.retries) {
       attempt.warn('job attempt failed; BullMQ retries it')
       throw new Error(outcome.error)
