@@ -34,7 +34,8 @@ export class JobReads {
     const finished = status !== 'queued' && status !== 'running'
     return jobStatus({
       id,
-      name: job.name,
+      // A job cancelled while queued carries CANCELLED_JOB as its name; its mark keeps its own.
+      name: dropped ? (mark as string).slice((mark as string).indexOf(':queued:') + ':queued:'.length) : job.name,
       status,
       enqueuedAt: job.enqueuedAt,
       startedAt: dropped ? undefined : job.startedAt,

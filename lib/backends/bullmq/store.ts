@@ -7,6 +7,13 @@ import type { JobState } from '../../types'
 // goes through here, so that nothing else branches on the store. Each operation is one atomic
 // step on the store: a Lua script on Redis, one statement on PostgreSQL.
 
+/**
+ * The name a cancel gives a job it finds queued, in the same step as its mark, so that the worker
+ * that takes the job knows at once, without asking the store, to drop it. No declared job can
+ * have it (names start with a letter, digit or "_"); the mark keeps the job's own name.
+ */
+export const CANCELLED_JOB = '(cancelled)'
+
 /** What a cancel found: nothing to cancel, a job that will never start, or one running somewhere. */
 export type CancelFound = 'unknown' | 'finished' | 'queued' | 'running'
 
@@ -15,7 +22,7 @@ export interface StoredJob {
   readonly state: Exclude<JobState, 'cancelled'>
   /** When a delayed job (its delay, or a retry's backoff) may run. */
   readonly runAt?: number
-  /** The job's cancel mark: `<ms>:queued` or `<ms>:running`. */
+  /** The job's cancel mark: `<ms>:queued:<the job's name>` or `<ms>:running`. */
   readonly mark?: string
   readonly name: string
   readonly enqueuedAt: number
@@ -56,10 +63,14 @@ export interface FleetStore {
   settleClaim: (id: string, ms: number) => Promise<void>
   releaseClaim: (claim: string) => Promise<void>
 
-  /** Marks job `id` cancelled (kept `ms`) if it is queued or running, atomic with BullMQ's moves. */
+  /**
+   * Marks job `id` cancelled (kept `ms`) if it is queued (then renames it CANCELLED_JOB) or
+   * running, atomic with BullMQ's moves.
+   */
   markCancelled: (id: string, at: number, ms: number) => Promise<CancelFound>
   /** Which of `ids` carry a cancel mark. */
   cancelMarks: (ids: readonly string[]) => Promise<boolean[]>
+  /** Takes the mark away, and gives a job renamed by it its name back. */
   unmarkCancelled: (id: string) => Promise<void>
 
   /** The job, or undefined when the store has no such job. */

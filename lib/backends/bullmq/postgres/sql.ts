@@ -71,14 +71,15 @@ WHERE queue = $1 AND (
 export const CLAIM_RELEASE = `DELETE FROM ${TABLE} WHERE queue = $1 AND kind = 'claim' AND key = $2`
 
 /**
- * $1 queue, $2 job id, $3 when, $4 ms. The job's row is locked (FOR UPDATE) while its state is
- * read and the mark written: BullMQ's moves of the job wait for it, or happen before it.
+ * $1 queue, $2 job id, $3 when, $4 ms, $5 the name of a job cancelled while queued. The job's row
+ * is locked (FOR UPDATE) while its state is read, the mark written and a queued job renamed:
+ * BullMQ's moves of the job wait for it, or happen before it.
  */
 export const CANCEL = `
 WITH target AS (
-  SELECT state FROM job WHERE queue = $1 AND id = $2 FOR UPDATE
+  SELECT state, name FROM job WHERE queue = $1 AND id = $2 FOR UPDATE
 ), found AS (
-  SELECT CASE
+  SELECT name, CASE
     WHEN state IN ('completed', 'failed') THEN 'finished'
     WHEN EXISTS (SELECT 1 FROM ${TABLE} WHERE queue = $1 AND kind = 'cancel' AND key = $2 AND ${LIVE}) THEN 'finished'
     WHEN state = 'active' THEN 'running'
@@ -86,13 +87,22 @@ WITH target AS (
   END AS found FROM target
 ), marked AS (
   INSERT INTO ${TABLE} (queue, kind, key, value, expires_at_ms)
-  SELECT $1, 'cancel', $2, $3::text || ':' || found, ${NOW} + $4 FROM found WHERE found IN ('queued', 'running')
+  SELECT $1, 'cancel', $2, $3::text || ':' || found || CASE WHEN found = 'queued' THEN ':' || name ELSE '' END, ${NOW} + $4
+  FROM found WHERE found IN ('queued', 'running')
   ON CONFLICT (queue, kind, key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms
+), renamed AS (
+  UPDATE job SET name = $5 FROM found WHERE job.queue = $1 AND job.id = $2 AND found.found = 'queued'
 )
 SELECT coalesce((SELECT found FROM found), 'unknown') AS found`
 
 export const CANCEL_MARKS = `SELECT key FROM ${TABLE} WHERE queue = $1 AND kind = 'cancel' AND key = ANY($2) AND ${LIVE}`
-export const UNMARK = `DELETE FROM ${TABLE} WHERE queue = $1 AND kind = 'cancel' AND key = $2`
+/** $1 queue, $2 job id, $3 the name a cancel gave a queued job: the mark goes, and a renamed job gets its name back. */
+export const UNMARK = `
+WITH removed AS (
+  DELETE FROM ${TABLE} WHERE queue = $1 AND kind = 'cancel' AND key = $2 RETURNING value
+)
+UPDATE job SET name = substring(removed.value FROM '^[^:]*:queued:(.*)$') FROM removed
+WHERE job.queue = $1 AND job.id = $2 AND job.name = $3 AND removed.value ~ '^[^:]*:queued:'`
 
 /** A job's row and its cancel mark, in one read. */
 export const JOB = `

@@ -1,5 +1,5 @@
 import type { JobType } from 'bullmq'
-import type { CancelFound, FleetStore, ListedJob, StoredJob } from '../store'
+import { CANCELLED_JOB, type CancelFound, type FleetStore, type ListedJob, type StoredJob } from '../store'
 import * as sql from './sql'
 
 // The store beside a queue on PostgreSQL: rows of one table in BullMQ's schema, reached through
@@ -68,7 +68,7 @@ export class PostgresStore implements FleetStore {
   }
 
   async markCancelled (id: string, at: number, ms: number): Promise<CancelFound> {
-    const [row] = await this.rows(sql.CANCEL, id, at, ms)
+    const [row] = await this.rows(sql.CANCEL, id, at, ms, CANCELLED_JOB)
     return row.found as CancelFound
   }
 
@@ -78,7 +78,7 @@ export class PostgresStore implements FleetStore {
   }
 
   async unmarkCancelled (id: string): Promise<void> {
-    await this.rows(sql.UNMARK, id)
+    await this.rows(sql.UNMARK, id, CANCELLED_JOB)
   }
 
   async job (id: string): Promise<StoredJob | undefined> {

@@ -18,7 +18,7 @@ return 1`
 
 // Marking a job cancelled, atomic with BullMQ's own scripts (a job moves to active, or finishes,
 // either before the mark or after it), so a cancel that races a job's start or end comes out as
-// one status. The mark says when, and whether the job had started.
+// one status.
 export const CANCEL_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
 if redis.call('ZSCORE', KEYS[3], ARGV[1]) or redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 'finished' end
@@ -31,9 +31,23 @@ if type(active) == 'table' then
     if item == ARGV[1] then found = 'running' end
   end
 end
--- The mark says when, and whether the job had started: one that had not reads cancelled at once.
-redis.call('SET', KEYS[2], ARGV[2] .. ':' .. found, 'PX', ARGV[3])
+-- The mark says when, and whether the job had started: one that had not reads cancelled at once,
+-- and is renamed, so the worker that takes it drops it; the mark keeps its name.
+local mark = ARGV[2] .. ':' .. found
+if found == 'queued' then
+  mark = mark .. ':' .. redis.call('HGET', KEYS[1], 'name')
+  redis.call('HSET', KEYS[1], 'name', ARGV[4])
+end
+redis.call('SET', KEYS[2], mark, 'PX', ARGV[3])
 return found`
+
+// Taking a cancel mark away (a retry): a job it renamed gets its name back.
+export const UNMARK_LUA = `
+local mark = redis.call('GET', KEYS[1])
+if not mark then return 0 end
+local name = string.match(mark, '^[^:]*:queued:(.*)$')
+if name and redis.call('HGET', KEYS[2], 'name') == ARGV[1] then redis.call('HSET', KEYS[2], 'name', name) end
+return redis.call('DEL', KEYS[1])`
 
 /** The BullMQ keys, after the job's hash and its cancel mark, in the order STATUS_LUA reads them. */
 export const STATE_KEYS = ['completed', 'failed', 'active', 'wait', 'paused', 'delayed', 'prioritized', 'waiting-children'] as const

@@ -1,7 +1,7 @@
 import type { JobType, Queue, RedisClient } from 'bullmq'
-import type { CancelFound, FleetStore, ListedJob, StoredJob } from '../store'
+import { CANCELLED_JOB, type CancelFound, type FleetStore, type ListedJob, type StoredJob } from '../store'
 import { clientWith } from './scripts'
-import { CANCEL_LUA, CLAIM_LUA, SETTLE_LUA, STATE_KEYS, STATUS_LUA } from './lua'
+import { CANCEL_LUA, CLAIM_LUA, SETTLE_LUA, STATE_KEYS, STATUS_LUA, UNMARK_LUA } from './lua'
 
 // The store beside a queue on Redis: keys after the queue's prefix, and Lua scripts where an
 // operation reads and writes (ioredis keeps them per client, sent by SHA after the first call).
@@ -13,6 +13,7 @@ const SCRIPTS = {
   fbgClaim: { keys: 2, lua: CLAIM_LUA },
   fbgClaimSettle: { keys: 1, lua: SETTLE_LUA },
   fbgCancel: { keys: 5, lua: CANCEL_LUA },
+  fbgUnmark: { keys: 2, lua: UNMARK_LUA },
   fbgJobStatus: { keys: 2 + STATE_KEYS.length, lua: STATUS_LUA },
   fbgCount: { keys: 1, lua: "return redis.call('INCR', KEYS[1])" }
 }
@@ -68,7 +69,7 @@ export class RedisStore implements FleetStore {
 
   markCancelled (id: string, at: number, ms: number): Promise<CancelFound> {
     const { keys } = this.queue
-    return this.run('fbgCancel', [this.queue.toKey(id), this.markKey(id), keys.completed, keys.failed, keys.active, id, at, ms])
+    return this.run('fbgCancel', [this.queue.toKey(id), this.markKey(id), keys.completed, keys.failed, keys.active, id, at, ms, CANCELLED_JOB])
   }
 
   async cancelMarks (ids: readonly string[]): Promise<boolean[]> {
@@ -77,7 +78,7 @@ export class RedisStore implements FleetStore {
   }
 
   async unmarkCancelled (id: string): Promise<void> {
-    await (await this.client()).del(this.markKey(id))
+    await this.run('fbgUnmark', [this.markKey(id), this.queue.toKey(id), CANCELLED_JOB])
   }
 
   async job (id: string): Promise<StoredJob | undefined> {
