@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { AwilixContainer } from 'awilix'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { TraceContext } from '../types'
@@ -6,18 +5,9 @@ import { Attempt } from './attempt'
 import type { AttemptContext, AttemptOwner } from './context'
 import { CancelledError } from './errors'
 import { toError } from './failure'
+import { newId } from './id'
 import type { Outcome, RunHost, Tracer, WorkSpec } from './model'
 import { LongTimer } from './timers'
-
-/**
- * A random UUID, flattened: Node builds it by concatenation, a rope of 14 strings (~490 bytes)
- * that V8 keeps as long as the id lives; reading one character flattens it to one (~60 bytes).
- */
-export function newId (): string {
-  const id = randomUUID()
-  id.charCodeAt(0)
-  return id
-}
 
 /** Why `app.background.cancel(id)` (or the status route's DELETE, or the dashboard) ended a job. */
 export const CANCELLED_ON_REQUEST = 'cancelled on request'

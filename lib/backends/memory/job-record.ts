@@ -1,5 +1,5 @@
 import type { Enqueued, JobRequest, ProgressSink, RunHost } from '../../core/model'
-import { newId } from '../../core/run'
+import { newId } from '../../core/id'
 import { JobRun } from '../../jobs/job-run'
 import type { JobProgress, JobState } from '../../types'
 import type { HeapItem } from './heap'
