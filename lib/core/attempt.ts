@@ -1,10 +1,9 @@
-import type { TraceContext } from '../types'
 import type { AttemptContext } from './context'
 import { TimeoutError } from './errors'
 import { describeError, toError } from './failure'
 import type { Outcome, OutcomeStatus, Tracer, WorkSpec } from './model'
 import { LongTimer } from './timers'
-import { isThenable, traced } from './tracing'
+import { isThenable, traced, type TraceSource } from './tracing'
 
 /** After an attempt's signal aborts, its handler has this long to settle before the attempt is recorded without it. */
 export const ABORT_GRACE_MS = 1000
@@ -24,28 +23,30 @@ function succeeded (result: unknown): Outcome {
 export type AttemptState = 'running' | 'aborting' | 'settled'
 
 /** What an attempt needs from the run it belongs to. */
-export interface AttemptRun {
+export interface AttemptRun extends TraceSource {
   readonly kind: 'task' | 'job'
   readonly spec: WorkSpec
   readonly tracer: Tracer
-  traceContext: () => TraceContext
+  /** Told exactly once, when the attempt has settled (during `start()` for a synchronous handler). */
+  attemptSettled: (attempt: Attempt, outcome: Outcome) => void
 }
 
 /**
  * One attempt of user code: calls the handler with its context, arms the timeout, and settles
- * exactly once: when the handler settles, or when the grace after an abort runs out.
+ * exactly once: when the handler settles, or when the grace after an abort runs out. It tells
+ * its run through a call, not a promise: a job that nobody awaits makes no promise of its own.
  */
 export class Attempt {
   #state: AttemptState = 'running'
   #abort: { readonly status: OutcomeStatus, readonly reason: Error } | undefined
   #timeout: LongTimer | undefined
   #grace: NodeJS.Timeout | undefined
-  #resolve!: (outcome: Outcome) => void
-  /** Resolves once the attempt has settled; never rejects. */
-  readonly outcome = new Promise<Outcome>(resolve => { this.#resolve = resolve })
 
-  constructor (private readonly run: AttemptRun, readonly ctx: AttemptContext) {
-    const limit = run.spec.timeout
+  constructor (private readonly run: AttemptRun, readonly ctx: AttemptContext) {}
+
+  /** Arms the timeout and calls the handler. */
+  start (): void {
+    const limit = this.run.spec.timeout
     // A timeout may be longer than Node's timer limit (2^31-1 ms), which would fire it at once.
     if (limit !== undefined) this.#timeout = new LongTimer(() => this.abort(new TimeoutError(limit), 'timeout'), limit)
     this.call()
@@ -67,7 +68,7 @@ export class Attempt {
   private call (): void {
     // Reading `then` and calling it run user code too (a thenable's `then` may throw): inside the try.
     try {
-      const result = traced(this.run.tracer, this.run.traceContext, this.run.spec.handler, this.ctx)
+      const result = traced(this.run.tracer, this.run, this.run.spec.handler, this.ctx)
       // A synchronous handler cannot have been aborted: no timer fires while it runs.
       if (!isThenable(result)) return this.settle(succeeded(result))
       result.then(value => this.fulfilled(value), error => this.rejected(error))
@@ -110,6 +111,6 @@ export class Attempt {
     this.#state = 'settled'
     this.#timeout?.clear()
     clearTimeout(this.#grace)
-    this.#resolve(outcome)
+    this.run.attemptSettled(this, outcome)
   }
 }

@@ -28,6 +28,10 @@ export abstract class Run implements AttemptOwner {
   abstract readonly name: string
   attempt = 0
   #current: Attempt | undefined
+  /** Told when the attempt in progress has ended, its scope disposed. */
+  #attemptDone: ((outcome: Outcome) => void) | undefined
+  /** True while the handler is being called: an attempt that settles then ends on a later microtask. */
+  #starting = false
   #cancelled: Error | undefined
   #endWait: (() => void) | undefined
 
@@ -50,7 +54,9 @@ export abstract class Run implements AttemptOwner {
     return this.host.tracers[this.kind]
   }
 
-  readonly traceContext = (): TraceContext => ({ kind: this.kind, name: this.name, id: this.id, attempt: this.attempt })
+  traceContext (): TraceContext {
+    return { kind: this.kind, name: this.name, id: this.id, attempt: this.attempt }
+  }
 
   abstract logBindings (): Record<string, string>
   protected abstract newContext (attempt: number): AttemptContext
@@ -72,18 +78,47 @@ export abstract class Run implements AttemptOwner {
   }
 
   /** Runs one attempt: a fresh context, scope and signal; resolves once its scope is disposed. */
-  async runAttempt (attempt: number): Promise<Outcome> {
-    if (this.#cancelled !== undefined) return { status: 'cancelled', error: this.#cancelled.message }
+  runAttempt (attempt: number): Promise<Outcome> {
+    return new Promise(resolve => this.beginAttempt(attempt, resolve))
+  }
+
+  /**
+   * `runAttempt` without a promise, for a caller that is only told (the in-process queue): calls
+   * `done` once the attempt's scope is disposed, never before this returns, so `done` may start
+   * the next attempt.
+   */
+  beginAttempt (attempt: number, done: (outcome: Outcome) => void): void {
+    if (this.#cancelled !== undefined) {
+      const outcome: Outcome = { status: 'cancelled', error: this.#cancelled.message }
+      queueMicrotask(() => done(outcome))
+      return
+    }
     this.attempt = attempt
-    const ctx = this.newContext(attempt)
+    this.#attemptDone = done
+    const current = new Attempt(this, this.newContext(attempt))
     this.onAttemptStart()
-    this.#current = new Attempt(this, ctx)
-    const outcome = await this.#current.outcome
+    this.#current = current
+    this.#starting = true
+    current.start()
+    this.#starting = false
+  }
+
+  /** From the attempt in progress, once it has settled. */
+  attemptSettled (attempt: Attempt, outcome: Outcome): void {
     this.#current = undefined
+    // A synchronous handler's microtasks still run inside its attempt, as after an await.
+    if (this.#starting) queueMicrotask(() => this.endAttempt(attempt.ctx, outcome))
+    else this.endAttempt(attempt.ctx, outcome)
+  }
+
+  private endAttempt (ctx: AttemptContext, outcome: Outcome): void {
+    const done = this.#attemptDone as (outcome: Outcome) => void
+    this.#attemptDone = undefined
     // Most jobs never touch ctx.scope: then there is nothing to dispose, and no promise to wait for.
     const disposing = ctx.end()
-    if (disposing !== undefined) await this.dispose(ctx, disposing)
-    return outcome
+    if (disposing === undefined) done(outcome)
+    // dispose() never rejects: it logs a disposer's failure.
+    else this.dispose(ctx, disposing).then(() => done(outcome))
   }
 
   /**

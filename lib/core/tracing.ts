@@ -9,13 +9,18 @@ export function createTracers (): Record<'task' | 'job', Tracer> {
   }
 }
 
+/** What a trace is about: asked for only when someone subscribes, so an untraced run makes none. */
+export interface TraceSource {
+  traceContext: () => TraceContext
+}
+
 /**
  * Calls `fn(arg)` inside the tracing channel, like `tracePromise` but for handlers that may also
  * return synchronously. Costs one property check when nobody subscribes.
  */
-export function traced<A> (tracer: Tracer, context: () => TraceContext, fn: (arg: A) => unknown, arg: A): unknown {
+export function traced<A> (tracer: Tracer, source: TraceSource, fn: (arg: A) => unknown, arg: A): unknown {
   if (!tracer.hasSubscribers) return fn(arg)
-  const trace = context()
+  const trace = source.traceContext()
   return tracer.start.runStores(trace, () => {
     let result: unknown
     try {

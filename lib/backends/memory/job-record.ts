@@ -20,8 +20,8 @@ export class JobRecord implements HeapItem, Enqueued, ProgressSink {
   progress: JobProgress | undefined
   result: unknown
   heapIndex = -1
-  /** Settles when the attempt in progress has ended; undefined while none runs. */
-  attemptEnd: Promise<void> | undefined
+  /** Those waiting for the attempt in progress to end (a cancel): none, most of the time. */
+  #attemptWaiters: Array<() => void> | undefined
   readonly run: JobRun
 
   constructor (host: RunHost, readonly request: JobRequest, readonly seq: number, id = request.id ?? newId()) {
@@ -50,6 +50,18 @@ export class JobRecord implements HeapItem, Enqueued, ProgressSink {
   get uniqueKey (): string | undefined {
     const key = this.request.placement.key
     return key === undefined ? undefined : `${this.request.name}\n${key}`
+  }
+
+  /** Calls `then` once the attempt in progress has ended and its end has been recorded. */
+  waitForAttemptEnd (then: () => void): void {
+    (this.#attemptWaiters ??= []).push(then)
+  }
+
+  attemptHasEnded (): void {
+    const waiters = this.#attemptWaiters
+    if (waiters === undefined) return
+    this.#attemptWaiters = undefined
+    for (const then of waiters) then()
   }
 
   storeProgress (value: JobProgress): Promise<void> {

@@ -60,7 +60,7 @@ export class JobQueue {
     if (job === undefined) return false
     if (job.status === 'running') {
       job.run.cancel(CANCELLED_ON_REQUEST)
-      await job.attemptEnd
+      await new Promise<void>(resolve => job.waitForAttemptEnd(resolve))
       // It may have settled by itself before the abort reached it: then it was not cancelled.
       return (job.status as JobState) === 'cancelled'
     }
@@ -184,18 +184,19 @@ export class JobQueue {
     job.status = 'running'
     job.startedAt ??= now
     const attempt = ++job.attempt
-    job.attemptEnd = job.run.runAttempt(attempt).then(outcome => this.attemptEnded(job, outcome))
+    job.run.beginAttempt(attempt, outcome => this.attemptEnded(job, outcome))
   }
 
   private attemptEnded (job: JobRecord, outcome: Outcome): void {
-    job.attemptEnd = undefined
     // A job abandoned at close was recorded then; whatever it does later changes nothing.
-    if (!this.#running.delete(job)) return
-    const end = job.run.outcomeAfter(outcome, job.attempt)
-    if (end === undefined) this.retryLater(job)
-    else this.finish(job, end)
-    this.pump()
-    this.wakeIfIdle()
+    if (this.#running.delete(job)) {
+      const end = job.run.outcomeAfter(outcome, job.attempt)
+      if (end === undefined) this.retryLater(job)
+      else this.finish(job, end)
+      this.pump()
+      this.wakeIfIdle()
+    }
+    job.attemptHasEnded()
   }
 
   /** A failed attempt with retries left waits out its backoff in the delayed set, holding no slot. */
