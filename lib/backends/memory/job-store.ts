@@ -3,6 +3,9 @@ import { jobStatus } from '../../jobs/job-status'
 import type { JobDetail, JobProgress, JobState, JobStatus } from '../../types'
 import type { JobRecord } from './job-record'
 
+/** In `#pending`: the job was added, finished, and is no longer kept. */
+const EVICTED = -1
+
 /** A finished job as the store keeps it. */
 export interface FinishedJob {
   readonly id: string
@@ -18,10 +21,24 @@ export interface FinishedJob {
  * Finished statuses live in a ring of `max` slots, one column per field, oldest at `#head`: a
  * job that finishes allocates no object to be retained, so a steady stream of jobs does not
  * fill the old generation with statuses for the garbage collector to sweep.
+ *
+ * The index by id is brought up to date when it is read, not as each job comes and goes: a Map
+ * keyed by a new id for every job (set when queued, set again when finished, deleted when
+ * evicted) was a third of a job's cost, and most jobs are never looked up. Jobs added since the
+ * index was last read wait in `#pending`, by their place in the log of adds: the job while it
+ * is queued or running, its ring slot once finished, EVICTED once that slot is given up. Reading
+ * the index adds those still kept, in that order, so it holds what it would have held all along.
  */
 export class JobStore {
   /** The job itself while it is queued or running; its ring slot once it has finished. In enqueue order. */
   readonly #byId = new Map<string, JobRecord | number>()
+  /** The jobs added since the index was read, from log place `#indexed` on. */
+  #pending: Array<JobRecord | number> = []
+  /** Jobs added so far (each job's log place is the count before it); `#byId` holds those below `#indexed`. */
+  #added = 0
+  #indexed = 0
+  /** The log place of each ring slot's job. */
+  readonly #places: number[] = []
   readonly #ids: string[] = []
   readonly #states: JobState[] = []
   readonly #enqueuedAt: number[] = []
@@ -40,27 +57,36 @@ export class JobStore {
   #head = 0
   #count = 0
 
-  constructor (private readonly retention: { readonly ttl: number, readonly max: number }) {}
+  /** `maxPending`: past this many jobs waiting to be indexed, the log is trimmed (see trimPending). */
+  constructor (
+    private readonly retention: { readonly ttl: number, readonly max: number },
+    private readonly maxPending = Math.max(4 * retention.max, 4096)
+  ) {}
 
   /**
    * A job enqueued, or queued `again` by `retry()`: it becomes the newest (a Map keeps a key where
-   * it was first set, so a retried id is deleted first; a new id is not, as that costs a lookup).
+   * it was first set, so a retried id is deleted first, once the index has caught up; retries are few).
    */
   add (job: JobRecord, again: boolean): void {
-    if (again) this.#byId.delete(job.id)
-    this.#byId.set(job.id, job)
+    if (again) {
+      this.catchUp()
+      this.#byId.delete(job.id)
+    }
+    job.logPlace = this.#added++
+    this.#pending.push(job)
+    if (this.#pending.length > this.maxPending) this.trimPending()
   }
 
   /** The job, while it is queued or running. */
   active (id: string): JobRecord | undefined {
-    const entry = this.#byId.get(id)
+    const entry = this.index().get(id)
     return typeof entry === 'object' ? entry : undefined
   }
 
   /** The job, once it has finished and while it is kept. */
   finished (id: string): FinishedJob | undefined {
     this.evictExpired()
-    const slot = this.#byId.get(id)
+    const slot = this.index().get(id)
     if (typeof slot !== 'number') return undefined
     return { id, finishedAt: this.#finishedAt[slot], request: this.#requests[slot] }
   }
@@ -69,7 +95,7 @@ export class JobStore {
   finish (job: JobRecord): void {
     const max = this.retention.max
     if (max === 0) {
-      this.#byId.delete(job.id)
+      this.place(job.logPlace, job.id, EVICTED)
       return
     }
     this.evictExpired()
@@ -89,19 +115,20 @@ export class JobStore {
     // A succeeded job cannot be retried: its request is not kept, so the plain path retains no
     // object per status (ten thousand request objects would live on into the old generation).
     this.#requests[slot] = job.status === 'succeeded' ? undefined : job.request
-    this.#byId.set(job.id, slot)
+    this.#places[slot] = job.logPlace
+    this.place(job.logPlace, job.id, slot)
   }
 
   get (id: string): JobStatus | undefined {
     this.evictExpired()
-    const entry = this.#byId.get(id)
+    const entry = this.index().get(id)
     return entry === undefined ? undefined : this.statusOf(id, entry)
   }
 
   /** The job's status with its data. */
   detail (id: string): JobDetail | undefined {
     this.evictExpired()
-    const entry = this.#byId.get(id)
+    const entry = this.index().get(id)
     if (entry === undefined) return undefined
     const data = typeof entry === 'object' ? entry.request.data : this.#data[entry]
     return { ...this.statusOf(id, entry), data }
@@ -110,7 +137,7 @@ export class JobStore {
   /** Kept jobs, newest (last enqueued) first. */
   list (query: JobQuery): JobStatus[] {
     this.evictExpired()
-    const ids = [...this.#byId.keys()]
+    const ids = [...this.index().keys()]
     const page: JobStatus[] = []
     let skip = query.offset
     for (let index = ids.length - 1; index >= 0 && page.length < query.limit; index--) {
@@ -163,8 +190,10 @@ export class JobStore {
   private evictOldest (): void {
     const head = this.#head
     const id = this.#ids[head]
+    const place = this.#places[head]
+    if (place >= this.#indexed) this.#pending[place - this.#indexed] = EVICTED
     // A job queued again by retry() is active under its id now: that entry is not this slot's.
-    if (this.#byId.get(id) === head) this.#byId.delete(id)
+    else if (this.#byId.get(id) === head) this.#byId.delete(id)
     this.#errors[head] = undefined
     this.#progress[head] = undefined
     this.#results[head] = undefined
@@ -172,5 +201,43 @@ export class JobStore {
     this.#requests[head] = undefined
     this.#head = (head + 1) % this.retention.max
     this.#count--
+  }
+
+  /** Where the job added at log place `place` is now: a ring slot, or EVICTED. */
+  private place (place: number, id: string, entry: number): void {
+    if (place >= this.#indexed) this.#pending[place - this.#indexed] = entry
+    else if (entry === EVICTED) this.#byId.delete(id)
+    else this.#byId.set(id, entry)
+  }
+
+  /** The index by id, caught up. */
+  private index (): Map<string, JobRecord | number> {
+    this.catchUp()
+    return this.#byId
+  }
+
+  /**
+   * Past `maxPending`: the jobs evicted before any read (most of them, at the front) leave the
+   * log unindexed, as catching up would skip them; when they are fewer than half, catches up.
+   */
+  private trimPending (): void {
+    const pending = this.#pending
+    let evicted = 0
+    while (pending[evicted] === EVICTED) evicted++
+    if (evicted * 2 < pending.length) return this.catchUp()
+    this.#pending = pending.slice(evicted)
+    this.#indexed += evicted
+  }
+
+  /** Indexes the jobs added since the index was last read, those still kept, in the order they were added. */
+  private catchUp (): void {
+    const pending = this.#pending
+    if (pending.length === 0) return
+    for (const entry of pending) {
+      if (typeof entry === 'object') this.#byId.set(entry.id, entry)
+      else if (entry !== EVICTED) this.#byId.set(this.#ids[entry], entry)
+    }
+    this.#pending = []
+    this.#indexed = this.#added
   }
 }
