@@ -20,6 +20,8 @@ export class JobRecord implements HeapItem, Enqueued, ProgressSink {
   progress: JobProgress | undefined
   result: unknown
   heapIndex = -1
+  /** Its index among the queue's running jobs; -1 when it is not running. */
+  runningAt = -1
   /** Its place in the store's log of adds (see JobStore). */
   logPlace = -1
   /** Those waiting for the attempt in progress to end (a cancel): none, most of the time. */

@@ -98,7 +98,8 @@ export class JobStore {
       this.place(job.logPlace, job.id, EVICTED)
       return
     }
-    this.evictExpired()
+    // The queue read the clock for its end a moment ago.
+    this.evictExpired(job.finishedAt)
     if (this.#count === max) this.evictOldest()
     const slot = (this.#head + this.#count++) % max
     this.#ids[slot] = job.id
@@ -182,8 +183,8 @@ export class JobStore {
     })
   }
 
-  private evictExpired (): void {
-    const oldest = Date.now() - this.retention.ttl
+  private evictExpired (now = Date.now()): void {
+    const oldest = now - this.retention.ttl
     while (this.#count > 0 && this.#finishedAt[this.#head] <= oldest) this.evictOldest()
   }
 

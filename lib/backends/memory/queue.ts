@@ -20,7 +20,8 @@ export class JobQueue {
   readonly #admission: Admission
   readonly #ready = new ReadyJobs<JobRecord>()
   readonly #delayed = new DelayedJobs(job => this.becameReady(job))
-  readonly #running = new Set<JobRecord>()
+  /** Running jobs, each at its `runningAt` (an array, not a Set: no identity hash per job). */
+  readonly #running: JobRecord[] = []
   /** The queued or running job of each name and `key`. */
   readonly #unique = new Map<string, JobRecord>()
   #seq = 0
@@ -86,7 +87,7 @@ export class JobQueue {
   }
 
   stats (): JobStats {
-    return { queued: this.queued, running: this.#running.size, succeeded: this.#succeeded, failed: this.#failed, rejected: this.#rejected }
+    return { queued: this.queued, running: this.#running.length, succeeded: this.#succeeded, failed: this.#failed, rejected: this.#rejected }
   }
 
   /** Resolves when nothing is waiting or running. */
@@ -115,7 +116,7 @@ export class JobQueue {
     // Its enqueue time is now: no clock reading for the many jobs that have no runAt (0).
     const waits = job.runAt > job.enqueuedAt
     // A job that takes a free slot at once does not wait, so it does not count against maxQueued.
-    const freeSlots = this.#started && !waits ? this.settings.concurrency - this.#running.size : 0
+    const freeSlots = this.#started && !waits ? this.settings.concurrency - this.#running.length : 0
     this.#admission.admit(this.queued, freeSlots)
     this.store.add(job, again)
     const unique = job.uniqueKey
@@ -152,9 +153,9 @@ export class JobQueue {
 
   /** Jobs whose scope disposal still has not ended after their grace: recorded cancelled, no longer waited for. */
   private abandonRunning (): void {
-    for (const job of this.#running) {
+    for (const job of this.#running.splice(0)) {
+      job.runningAt = -1
       job.run.parentLog.warn(job.run.logBindings(), 'job abandoned at close: it did not finish disposing its scope')
-      this.#running.delete(job)
       this.end(job, { status: 'cancelled', error: 'Cancelled: shutdown timeout reached' })
     }
     this.wakeIdle()
@@ -169,18 +170,19 @@ export class JobQueue {
     })
   }
 
-  private pump (): void {
-    while (this.#running.size < this.settings.concurrency) {
+  /** `now`: the clock read a moment ago (a job's end), for the first job started; the others read it again. */
+  private pump (now?: number): void {
+    while (this.#running.length < this.settings.concurrency) {
       const job = this.#ready.pop()
       if (job === undefined) return
-      this.startAttempt(job)
+      this.startAttempt(job, now ?? Date.now())
+      now = undefined
     }
   }
 
-  private startAttempt (job: JobRecord): void {
-    const now = Date.now()
+  private startAttempt (job: JobRecord, now: number): void {
     this.host.events.jobStarted(job.name, now - Math.max(job.enqueuedAt, job.runAt))
-    this.#running.add(job)
+    job.runningAt = this.#running.push(job) - 1
     job.status = 'running'
     job.startedAt ??= now
     const attempt = ++job.attempt
@@ -189,14 +191,28 @@ export class JobQueue {
 
   private attemptEnded (job: JobRecord, outcome: Outcome): void {
     // A job abandoned at close was recorded then; whatever it does later changes nothing.
-    if (this.#running.delete(job)) {
+    if (this.stoppedRunning(job)) {
       const end = job.run.outcomeAfter(outcome, job.attempt)
       if (end === undefined) this.retryLater(job)
       else this.finish(job, end)
-      this.pump()
+      // The clock was just read, for its end (a retry reads it again).
+      this.pump(job.finishedAt)
       this.wakeIfIdle()
     }
     job.attemptHasEnded()
+  }
+
+  /** Takes the job out of the running ones (the last takes its place); false when it was not there. */
+  private stoppedRunning (job: JobRecord): boolean {
+    const index = job.runningAt
+    if (index < 0) return false
+    const last = this.#running.pop() as JobRecord
+    if (last !== job) {
+      this.#running[index] = last
+      last.runningAt = index
+    }
+    job.runningAt = -1
+    return true
   }
 
   /** A failed attempt with retries left waits out its backoff in the delayed set, holding no slot. */
@@ -235,7 +251,7 @@ export class JobQueue {
   }
 
   private isIdle (): boolean {
-    return this.queued === 0 && this.#running.size === 0
+    return this.queued === 0 && this.#running.length === 0
   }
 
   private wakeIfIdle (): void {
