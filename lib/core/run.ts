@@ -9,6 +9,9 @@ import { newId } from './id'
 import type { Outcome, RunHost, Tracer, WorkSpec } from './model'
 import { LongTimer } from './timers'
 
+/** What `beginAttempt` calls when the attempt has ended. */
+export type AttemptDone<R> = (run: R, outcome: Outcome) => void
+
 /** Why `app.background.cancel(id)` (or the status route's DELETE, or the dashboard) ended a job. */
 export const CANCELLED_ON_REQUEST = 'cancelled on request'
 
@@ -29,7 +32,7 @@ export abstract class Run implements AttemptOwner {
   attempt = 0
   #current: Attempt | undefined
   /** Told when the attempt in progress has ended, its scope disposed. */
-  #attemptDone: ((outcome: Outcome) => void) | undefined
+  #attemptDone: AttemptDone<this> | undefined
   /** True while the handler is being called: an attempt that settles then ends on a later microtask. */
   #starting = false
   #cancelled: Error | undefined
@@ -79,18 +82,18 @@ export abstract class Run implements AttemptOwner {
 
   /** Runs one attempt: a fresh context, scope and signal; resolves once its scope is disposed. */
   runAttempt (attempt: number): Promise<Outcome> {
-    return new Promise(resolve => this.beginAttempt(attempt, resolve))
+    return new Promise(resolve => this.beginAttempt(attempt, (_, outcome) => resolve(outcome)))
   }
 
   /**
    * `runAttempt` without a promise, for a caller that is only told (the in-process queue): calls
-   * `done` once the attempt's scope is disposed, never before this returns, so `done` may start
-   * the next attempt.
+   * `done(this, outcome)` once the attempt's scope is disposed, never before this returns, so
+   * `done` may start the next attempt. One `done` can serve every run: no closure per attempt.
    */
-  beginAttempt (attempt: number, done: (outcome: Outcome) => void): void {
+  beginAttempt (attempt: number, done: AttemptDone<this>): void {
     if (this.#cancelled !== undefined) {
       const outcome: Outcome = { status: 'cancelled', error: this.#cancelled.message }
-      queueMicrotask(() => done(outcome))
+      queueMicrotask(() => done(this, outcome))
       return
     }
     this.attempt = attempt
@@ -112,13 +115,13 @@ export abstract class Run implements AttemptOwner {
   }
 
   private endAttempt (ctx: AttemptContext, outcome: Outcome): void {
-    const done = this.#attemptDone as (outcome: Outcome) => void
+    const done = this.#attemptDone as AttemptDone<this>
     this.#attemptDone = undefined
     // Most jobs never touch ctx.scope: then there is nothing to dispose, and no promise to wait for.
     const disposing = ctx.end()
-    if (disposing === undefined) done(outcome)
+    if (disposing === undefined) done(this, outcome)
     // dispose() never rejects: it logs a disposer's failure.
-    else this.dispose(ctx, disposing).then(() => done(outcome))
+    else this.dispose(ctx, disposing).then(() => done(this, outcome))
   }
 
   /**

@@ -60,7 +60,7 @@ export class JobQueue {
     const job = this.store.active(id)
     if (job === undefined) return false
     if (job.status === 'running') {
-      job.run.cancel(CANCELLED_ON_REQUEST)
+      job.cancel(CANCELLED_ON_REQUEST)
       await new Promise<void>(resolve => job.waitForAttemptEnd(resolve))
       // It may have settled by itself before the abort reached it: then it was not cancelled.
       return (job.status as JobState) === 'cancelled'
@@ -135,8 +135,8 @@ export class JobQueue {
     for (let job = this.#ready.pop(); job !== undefined; job = this.#ready.pop()) this.abandonWaiting(job)
     for (const job of this.#delayed.clear()) this.abandonWaiting(job)
     for (const job of this.#running) {
-      job.run.parentLog.warn(job.run.logBindings(), 'job still running at the shutdown timeout: aborting it')
-      job.run.cancel('shutdown timeout reached')
+      job.parentLog.warn(job.logBindings(), 'job still running at the shutdown timeout: aborting it')
+      job.cancel('shutdown timeout reached')
     }
     // With nothing left running, no job will settle to wake those waiting for idle: wake them now.
     this.wakeIfIdle()
@@ -146,7 +146,7 @@ export class JobQueue {
     const started = job.attempt > 0
     const error = started ? 'Cancelled: shutdown timeout reached before its next attempt' : 'Cancelled: shutdown timeout reached before the job started'
     this.end(job, { status: 'cancelled', error })
-    job.run.parentLog.warn(job.run.logBindings(), started
+    job.parentLog.warn(job.logBindings(), started
       ? 'job abandoned at shutdown: it was waiting to retry'
       : 'job abandoned at shutdown: it never started')
   }
@@ -155,7 +155,7 @@ export class JobQueue {
   private abandonRunning (): void {
     for (const job of this.#running.splice(0)) {
       job.runningAt = -1
-      job.run.parentLog.warn(job.run.logBindings(), 'job abandoned at close: it did not finish disposing its scope')
+      job.parentLog.warn(job.logBindings(), 'job abandoned at close: it did not finish disposing its scope')
       this.end(job, { status: 'cancelled', error: 'Cancelled: shutdown timeout reached' })
     }
     this.wakeIdle()
@@ -186,13 +186,14 @@ export class JobQueue {
     job.status = 'running'
     job.startedAt ??= now
     const attempt = ++job.attempt
-    job.run.beginAttempt(attempt, outcome => this.attemptEnded(job, outcome))
+    job.beginAttempt(attempt, this.attemptEnded)
   }
 
-  private attemptEnded (job: JobRecord, outcome: Outcome): void {
+  /** One function for every job's attempts (bound once, not a closure per job). */
+  private readonly attemptEnded = (job: JobRecord, outcome: Outcome): void => {
     // A job abandoned at close was recorded then; whatever it does later changes nothing.
     if (this.stoppedRunning(job)) {
-      const end = job.run.outcomeAfter(outcome, job.attempt)
+      const end = job.outcomeAfter(outcome, job.attempt)
       if (end === undefined) this.retryLater(job)
       else this.finish(job, end)
       // The clock was just read, for its end (a retry reads it again).
@@ -217,8 +218,8 @@ export class JobQueue {
 
   /** A failed attempt with retries left waits out its backoff in the delayed set, holding no slot. */
   private retryLater (job: JobRecord): void {
-    const delayMs = retryDelay(job.run.spec, job.attempt)
-    job.run.logRetry(job.attempt, delayMs)
+    const delayMs = retryDelay(job.spec, job.attempt)
+    job.logRetry(job.attempt, delayMs)
     job.status = 'queued'
     job.runAt = Date.now() + delayMs
     this.#delayed.add(job)
@@ -235,7 +236,7 @@ export class JobQueue {
   private keptResult (job: JobRecord, result: unknown): unknown {
     const problem = jsonProblem(result, 'result')
     if (problem === undefined) return JSON.parse(JSON.stringify(result))
-    job.run.parentLog.warn({ ...job.run.logBindings(), problem }, 'job result dropped: JSON cannot carry it')
+    job.parentLog.warn({ ...job.logBindings(), problem }, 'job result dropped: JSON cannot carry it')
     return undefined
   }
 
