@@ -32,8 +32,13 @@ export interface FinishedJob {
 export class JobStore {
   /** The job itself while it is queued or running; its ring slot once it has finished. In enqueue order. */
   readonly #byId = new Map<string, JobRecord | number>()
-  /** The jobs added since the index was read, from log place `#indexed` on. */
-  #pending: Array<JobRecord | number> = []
+  /**
+   * The jobs added since the index was read, from log place `#indexed` on, at `#pendingHead` on:
+   * a ring of `maxPending` cells, made once and written in place, so that a steady stream of jobs
+   * makes no array for the garbage collector to copy.
+   */
+  readonly #pending: Array<JobRecord | number> = []
+  #pendingHead = 0
   /** Jobs added so far (each job's log place is the count before it); `#byId` holds those below `#indexed`. */
   #added = 0
   #indexed = 0
@@ -72,9 +77,9 @@ export class JobStore {
       this.catchUp()
       this.#byId.delete(job.id)
     }
-    job.logPlace = this.#added++
-    this.#pending.push(job)
-    if (this.#pending.length > this.maxPending) this.trimPending()
+    if (this.#added - this.#indexed === this.maxPending) this.trimPending()
+    job.logPlace = this.#added
+    this.#pending[this.cellOf(this.#added++)] = job
   }
 
   /** The job, while it is queued or running. */
@@ -192,7 +197,7 @@ export class JobStore {
     const head = this.#head
     const id = this.#ids[head]
     const place = this.#places[head]
-    if (place >= this.#indexed) this.#pending[place - this.#indexed] = EVICTED
+    if (place >= this.#indexed) this.#pending[this.cellOf(place)] = EVICTED
     // A job queued again by retry() is active under its id now: that entry is not this slot's.
     else if (this.#byId.get(id) === head) this.#byId.delete(id)
     this.#errors[head] = undefined
@@ -206,7 +211,7 @@ export class JobStore {
 
   /** Where the job added at log place `place` is now: a ring slot, or EVICTED. */
   private place (place: number, id: string, entry: number): void {
-    if (place >= this.#indexed) this.#pending[place - this.#indexed] = entry
+    if (place >= this.#indexed) this.#pending[this.cellOf(place)] = entry
     else if (entry === EVICTED) this.#byId.delete(id)
     else this.#byId.set(id, entry)
   }
@@ -222,23 +227,32 @@ export class JobStore {
    * log unindexed, as catching up would skip them; when they are fewer than half, catches up.
    */
   private trimPending (): void {
-    const pending = this.#pending
+    const waiting = this.#added - this.#indexed
     let evicted = 0
-    while (pending[evicted] === EVICTED) evicted++
-    if (evicted * 2 < pending.length) return this.catchUp()
-    this.#pending = pending.slice(evicted)
+    while (evicted < waiting && this.#pending[this.cellOf(this.#indexed + evicted)] === EVICTED) evicted++
+    if (evicted * 2 < waiting) return this.catchUp()
+    this.#pendingHead = this.cellOf(this.#indexed + evicted)
     this.#indexed += evicted
+  }
+
+  /** The cell of `#pending` that holds the job added at log place `place` (not yet indexed). */
+  private cellOf (place: number): number {
+    const cell = this.#pendingHead + place - this.#indexed
+    return cell < this.maxPending ? cell : cell - this.maxPending
   }
 
   /** Indexes the jobs added since the index was last read, those still kept, in the order they were added. */
   private catchUp (): void {
     const pending = this.#pending
-    if (pending.length === 0) return
-    for (const entry of pending) {
+    for (let place = this.#indexed; place < this.#added; place++) {
+      const cell = this.cellOf(place)
+      const entry = pending[cell]
       if (typeof entry === 'object') this.#byId.set(entry.id, entry)
       else if (entry !== EVICTED) this.#byId.set(this.#ids[entry], entry)
+      // The cell no longer holds the job: it would keep a record alive until written again.
+      pending[cell] = EVICTED
     }
-    this.#pending = []
+    this.#pendingHead = this.cellOf(this.#added)
     this.#indexed = this.#added
   }
 }
