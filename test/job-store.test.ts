@@ -2,6 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { JobStore } from '../lib/backends/memory/job-store'
 import type { JobRecord } from '../lib/backends/memory/job-record'
+import { newId } from '../lib/core/id'
 
 // The in-process store indexes its jobs by id only when someone reads it. These tests hold it to
 // what an index kept up to date at every step answers: a store read after every change.
@@ -104,4 +105,18 @@ t.test('an index nobody reads stays bounded: jobs evicted before any read leave 
   t.equal(store.list(EVERYTHING).length, 11)
   t.equal(store.get('job-989'), undefined)
   t.match(store.get('job-999'), { id: 'job-999', status: 'succeeded' })
+})
+
+t.test('a finished job keeps its id, a UUID (kept as bytes) or any other string', async t => {
+  const ids = [newId(), newId(), 'short', `${'é'.repeat(35)}x`, `${'ж'.repeat(35)}x`]
+  const store = new JobStore({ ttl: 3_600_000, max: 3000 }, 5)
+  // Enough jobs for the bytes to grow more than once.
+  for (let n = 0; n < 2500; n++) ids.push(newId())
+  for (const id of ids) {
+    const job = record(id)
+    store.add(job, false)
+    finishIn(store, job, false)
+  }
+  t.same(store.list({ limit: 5000, offset: 0 }).map(status => status.id), ids.slice(-3000).reverse())
+  for (const id of ids.slice(0, 5)) t.match(store.get(id), { id, status: 'succeeded' }, id)
 })

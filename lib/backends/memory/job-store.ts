@@ -1,6 +1,7 @@
 import type { JobQuery, JobRequest } from '../../core/model'
 import { jobStatus } from '../../jobs/job-status'
 import type { JobDetail, JobProgress, JobState, JobStatus } from '../../types'
+import { IdColumn } from './id-column'
 import type { JobRecord } from './job-record'
 
 /** In `#pending`: the job was added, finished, and is no longer kept. */
@@ -44,7 +45,7 @@ export class JobStore {
   #indexed = 0
   /** The log place of each ring slot's job. */
   readonly #places: number[] = []
-  readonly #ids: string[] = []
+  readonly #ids: IdColumn
   readonly #states: JobState[] = []
   readonly #enqueuedAt: number[] = []
   /** NaN: the job never started. */
@@ -66,7 +67,9 @@ export class JobStore {
   constructor (
     private readonly retention: { readonly ttl: number, readonly max: number },
     private readonly maxPending = Math.max(4 * retention.max, 4096)
-  ) {}
+  ) {
+    this.#ids = new IdColumn(retention.max)
+  }
 
   /**
    * A job enqueued, or queued `again` by `retry()`: it becomes the newest (a Map keeps a key where
@@ -107,7 +110,7 @@ export class JobStore {
     this.evictExpired(job.finishedAt)
     if (this.#count === max) this.evictOldest()
     const slot = (this.#head + this.#count++) % max
-    this.#ids[slot] = job.id
+    this.#ids.set(slot, job.id)
     this.#states[slot] = job.status
     this.#enqueuedAt[slot] = job.enqueuedAt
     this.#startedAt[slot] = job.startedAt ?? NaN
@@ -195,11 +198,15 @@ export class JobStore {
 
   private evictOldest (): void {
     const head = this.#head
-    const id = this.#ids[head]
     const place = this.#places[head]
-    if (place >= this.#indexed) this.#pending[this.cellOf(place)] = EVICTED
-    // A job queued again by retry() is active under its id now: that entry is not this slot's.
-    else if (this.#byId.get(id) === head) this.#byId.delete(id)
+    if (place >= this.#indexed) {
+      this.#pending[this.cellOf(place)] = EVICTED
+    } else {
+      const id = this.#ids.get(head)
+      // A job queued again by retry() is active under its id now: that entry is not this slot's.
+      if (this.#byId.get(id) === head) this.#byId.delete(id)
+    }
+    this.#ids.clear(head)
     this.#errors[head] = undefined
     this.#progress[head] = undefined
     this.#results[head] = undefined
@@ -248,7 +255,7 @@ export class JobStore {
       const cell = this.cellOf(place)
       const entry = pending[cell]
       if (typeof entry === 'object') this.#byId.set(entry.id, entry)
-      else if (entry !== EVICTED) this.#byId.set(this.#ids[entry], entry)
+      else if (entry !== EVICTED) this.#byId.set(this.#ids.get(entry), entry)
       // The cell no longer holds the job: it would keep a record alive until written again.
       pending[cell] = EVICTED
     }
