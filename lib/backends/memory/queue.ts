@@ -256,7 +256,8 @@ export class JobQueue {
   }
 
   private wakeIfIdle (): void {
-    if (this.isIdle()) this.wakeIdle()
+    // Nobody waits, most of the time: then nothing is made (a queue that empties after every job would make an array each time).
+    if (this.#idle.length > 0 && this.isIdle()) this.wakeIdle()
   }
 
   private wakeIdle (): void {
