@@ -1,10 +1,9 @@
-import type { TraceContext } from '../types'
 import type { AttemptContext } from './context'
 import { TimeoutError } from './errors'
 import { describeError, toError } from './failure'
 import type { Outcome, OutcomeStatus, Tracer, WorkSpec } from './model'
 import { LongTimer } from './timers'
-import { isThenable, traced } from './tracing'
+import { isThenable, traced, type TraceSource } from './tracing'
 
 /** After an attempt's signal aborts, its handler has this long to settle before the attempt is recorded without it. */
 export const ABORT_GRACE_MS = 1000
@@ -24,42 +23,26 @@ function succeeded (result: unknown): Outcome {
 export type AttemptState = 'running' | 'aborting' | 'settled'
 
 /** What an attempt needs from the run it belongs to. */
-export interface AttemptRun {
+export interface AttemptRun extends TraceSource {
   readonly kind: 'task' | 'job'
   readonly spec: WorkSpec
   readonly tracer: Tracer
-  traceContext: () => TraceContext
+  /** Told exactly once, when the attempt has settled (during `start()` for a synchronous handler). */
+  attemptSettled: (attempt: Attempt, outcome: Outcome) => void
 }
 
 /**
  * One attempt of user code: calls the handler with its context, arms the timeout, and settles
- * exactly once: when the handler settles, or when the grace after an abort runs out.
+ * exactly once: when the handler settles, or when the grace after an abort runs out. It tells
+ * its run through a call, not a promise: a job that nobody awaits makes no promise of its own.
  */
 export class Attempt {
   #state: AttemptState = 'running'
   #abort: { readonly status: OutcomeStatus, readonly reason: Error } | undefined
   #timeout: LongTimer | undefined
   #grace: NodeJS.Timeout | undefined
-  #settled: Outcome | undefined
-  #promise: Promise<Outcome> | undefined
-  #resolve: ((outcome: Outcome) => void) | undefined
 
-  constructor (private readonly run: AttemptRun, readonly ctx: AttemptContext) {
-    this.call()
-  }
-
-  /** The outcome once the attempt has settled: right after construction when the handler returned synchronously. */
-  get settled (): Outcome | undefined {
-    return this.#settled
-  }
-
-  /** Resolves once the attempt has settled; never rejects. Made on first read: a synchronous handler needs no promise. */
-  get outcome (): Promise<Outcome> {
-    this.#promise ??= this.#settled === undefined
-      ? new Promise<Outcome>(resolve => { this.#resolve = resolve })
-      : Promise.resolve(this.#settled)
-    return this.#promise
-  }
+  constructor (private readonly run: AttemptRun, readonly ctx: AttemptContext) {}
 
   /** Aborts the signal with `reason`; the attempt ends `status` unless the handler settles first. */
   abort (reason: Error, status: OutcomeStatus): void {
@@ -74,7 +57,8 @@ export class Attempt {
     }, ABORT_GRACE_MS)
   }
 
-  private call (): void {
+  /** Calls the handler; its timeout is armed once the handler's synchronous part has returned. */
+  start (): void {
     const limit = this.run.spec.timeout
     const started = limit === undefined ? 0 : Date.now()
     // Reading `then` and calling it run user code too (a thenable's `then` may throw): inside the try.
@@ -123,9 +107,8 @@ export class Attempt {
 
   private settle (outcome: Outcome): void {
     this.#state = 'settled'
-    this.#settled = outcome
     this.#timeout?.clear()
     clearTimeout(this.#grace)
-    this.#resolve?.(outcome)
+    this.run.attemptSettled(this, outcome)
   }
 }

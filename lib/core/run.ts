@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { AwilixContainer } from 'awilix'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { TraceContext } from '../types'
@@ -6,18 +5,12 @@ import { Attempt } from './attempt'
 import type { AttemptContext, AttemptOwner } from './context'
 import { CancelledError } from './errors'
 import { toError } from './failure'
+import { newId } from './id'
 import type { Outcome, RunHost, Tracer, WorkSpec } from './model'
 import { LongTimer } from './timers'
 
-/**
- * A random UUID, flattened: Node builds it by concatenation, a rope of 14 strings (~490 bytes)
- * that V8 keeps as long as the id lives; reading one character flattens it to one (~60 bytes).
- */
-export function newId (): string {
-  const id = randomUUID()
-  id.charCodeAt(0)
-  return id
-}
+/** What `beginAttempt` calls when the attempt has ended. */
+export type AttemptDone<R> = (run: R, outcome: Outcome) => void
 
 /** Why `app.background.cancel(id)` (or the status route's DELETE, or the dashboard) ended a job. */
 export const CANCELLED_ON_REQUEST = 'cancelled on request'
@@ -31,7 +24,7 @@ export function retryDelay (spec: WorkSpec, attempt: number): number {
  * One run of a task, or one job: the single path by which user code runs. Each attempt gets a
  * fresh context (scope, signal, logger), runs as an `Attempt` (timeout, tracing, failure
  * logging, the grace after an abort), and has its scope disposed. A task run waits out its
- * backoffs itself (`execute`); a job's queue decides when its next attempt starts (`runAttempt`).
+ * backoffs itself (`execute`); a job's queue decides when its next attempt starts (`beginAttempt`).
  */
 export abstract class Run implements AttemptOwner {
   abstract readonly kind: 'task' | 'job'
@@ -39,6 +32,11 @@ export abstract class Run implements AttemptOwner {
   attempt = 0
   #id: string | undefined
   #current: Attempt | undefined
+  /** Told when the attempt in progress has ended, its scope disposed. */
+  #attemptDone: AttemptDone<this> | undefined
+  /** True while the handler is being called: an attempt that settles then leaves its outcome in #settledNow. */
+  #starting = false
+  #settledNow: Outcome | undefined
   #cancelled: Error | undefined
   #endWait: (() => void) | undefined
 
@@ -92,36 +90,86 @@ export abstract class Run implements AttemptOwner {
     return first instanceof Promise ? first.then(outcome => this.afterAttempt(outcome, 1)) : this.afterAttempt(first, 1)
   }
 
-  /** Runs one attempt: a fresh context, scope and signal; resolves once its scope is disposed. */
+  /**
+   * Runs one attempt, for BullMQ's worker: as `beginAttempt`, its end told by a promise. A job's
+   * attempt ends the same way in either backend.
+   */
   runAttempt (attempt: number): Promise<Outcome> {
-    const outcome = this.attemptNow(attempt)
-    return outcome instanceof Promise ? outcome : Promise.resolve(outcome)
+    return new Promise(resolve => this.beginAttempt(attempt, (_, outcome) => resolve(outcome)))
   }
 
   /**
-   * Runs one attempt, as `runAttempt`; its outcome comes at once when the handler returned
+   * `runAttempt` without a promise, for a caller that is only told (the in-process queue): calls
+   * `done(this, outcome)` once the attempt's scope is disposed, never before this returns, so
+   * `done` may start the next attempt. One `done` can serve every run: no closure per attempt.
+   * A job's queue starts no attempt after a cancel: `outcomeAfter` has answered 'cancelled'.
+   */
+  beginAttempt (attempt: number, done: AttemptDone<this>): void {
+    const ctx = this.startAttempt(attempt).ctx
+    this.whenEnded(ctx, this.takeSettledNow(), done)
+  }
+
+  /**
+   * Runs one attempt of a task run. Its outcome comes at once when the handler returned
    * synchronously without touching ctx.scope (most do: then there is nothing to dispose, and no
-   * promise to wait for).
+   * promise to wait for); its context then ends at once, before the handler's microtasks run.
    */
   private attemptNow (attempt: number): Outcome | Promise<Outcome> {
+    // A cancel that ended the wait for a retry: the retry does not run.
     if (this.#cancelled !== undefined) return { status: 'cancelled', error: this.#cancelled.message }
+    const ctx = this.startAttempt(attempt).ctx
+    const settled = this.takeSettledNow()
+    if (settled !== undefined && !ctx.scoped) {
+      ctx.end()
+      return settled
+    }
+    return new Promise(resolve => this.whenEnded(ctx, settled, (_, outcome) => resolve(outcome)))
+  }
+
+  /** A fresh context, and the handler called: what it settles with before it returns is kept for `takeSettledNow`. */
+  private startAttempt (attempt: number): Attempt {
     this.attempt = attempt
-    const ctx = this.newContext(attempt)
+    const current = new Attempt(this, this.newContext(attempt))
     this.onAttemptStart()
-    const current = new Attempt(this, ctx)
-    const settled = current.settled
-    if (settled === undefined || ctx.scoped) return this.finish(current)
-    ctx.end()
+    this.#current = current
+    this.#starting = true
+    current.start()
+    this.#starting = false
+    return current
+  }
+
+  /** The outcome of the attempt just started if its handler settled it synchronously, else undefined. */
+  private takeSettledNow (): Outcome | undefined {
+    const settled = this.#settledNow
+    this.#settledNow = undefined
     return settled
   }
 
-  private async finish (current: Attempt): Promise<Outcome> {
-    this.#current = current
-    const outcome = await current.outcome
+  /**
+   * Tells `done` when the attempt just started has ended. One that settled synchronously
+   * (`settled`) ends on a later microtask: its handler's microtasks still run inside it, as after an await.
+   */
+  private whenEnded (ctx: AttemptContext, settled: Outcome | undefined, done: AttemptDone<this>): void {
+    this.#attemptDone = done
+    if (settled !== undefined) queueMicrotask(() => this.endAttempt(ctx, settled))
+  }
+
+  /** From the attempt in progress, once it has settled. */
+  attemptSettled (attempt: Attempt, outcome: Outcome): void {
     this.#current = undefined
-    const disposing = current.ctx.end()
-    if (disposing !== undefined) await this.dispose(current.ctx, disposing)
-    return outcome
+    // Whoever started it decides when an attempt that settled synchronously ends (see whenEnded).
+    if (this.#starting) this.#settledNow = outcome
+    else this.endAttempt(attempt.ctx, outcome)
+  }
+
+  private endAttempt (ctx: AttemptContext, outcome: Outcome): void {
+    const done = this.#attemptDone as AttemptDone<this>
+    this.#attemptDone = undefined
+    // Most jobs never touch ctx.scope: then there is nothing to dispose, and no promise to wait for.
+    const disposing = ctx.end()
+    if (disposing === undefined) done(this, outcome)
+    // dispose() never rejects: it logs a disposer's failure.
+    else this.dispose(ctx, disposing).then(() => done(this, outcome))
   }
 
   /** The run's outcome after attempt `attempt`, or the promise of the retries that follow it. */

@@ -9,7 +9,7 @@ export function createTracers (): Record<'task' | 'job', Tracer> {
   }
 }
 
-/** What a trace is about: asked for its context only when someone subscribes. */
+/** What a trace is about: asked for its context only when someone subscribes, so an untraced run makes none. */
 export interface TraceSource {
   traceContext: () => TraceContext
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { IdempotencyInProgressError, IdempotencyMismatchError, InvalidIdempotencyKeyError } from '../core/errors'
 import type { Enqueued, IdempotencyRecord, IdempotencySettings, JobBackend, JobRequest } from '../core/model'
-import { newId } from '../core/run'
+import { newId } from '../core/id'
 import { sleep } from '../core/timers'
 
 const MAX_KEY_LENGTH = 255

@@ -20,7 +20,8 @@ export class JobQueue {
   readonly #admission: Admission
   readonly #ready = new ReadyJobs<JobRecord>()
   readonly #delayed = new DelayedJobs(job => this.becameReady(job))
-  readonly #running = new Set<JobRecord>()
+  /** Running jobs, each at its `runningAt` (an array, not a Set: no identity hash per job). */
+  readonly #running: JobRecord[] = []
   /** The queued or running job of each name and `key`. */
   readonly #unique = new Map<string, JobRecord>()
   #seq = 0
@@ -59,8 +60,8 @@ export class JobQueue {
     const job = this.store.active(id)
     if (job === undefined) return false
     if (job.status === 'running') {
-      job.run.cancel(CANCELLED_ON_REQUEST)
-      await job.attemptEnd
+      job.cancel(CANCELLED_ON_REQUEST)
+      await new Promise<void>(resolve => job.waitForAttemptEnd(resolve))
       // It may have settled by itself before the abort reached it: then it was not cancelled.
       return (job.status as JobState) === 'cancelled'
     }
@@ -86,7 +87,7 @@ export class JobQueue {
   }
 
   stats (): JobStats {
-    return { queued: this.queued, running: this.#running.size, succeeded: this.#succeeded, failed: this.#failed, rejected: this.#rejected }
+    return { queued: this.queued, running: this.#running.length, succeeded: this.#succeeded, failed: this.#failed, rejected: this.#rejected }
   }
 
   /** Resolves when nothing is waiting or running. */
@@ -115,7 +116,7 @@ export class JobQueue {
     // Its enqueue time is now: no clock reading for the many jobs that have no runAt (0).
     const waits = job.runAt > job.enqueuedAt
     // A job that takes a free slot at once does not wait, so it does not count against maxQueued.
-    const freeSlots = this.#started && !waits ? this.settings.concurrency - this.#running.size : 0
+    const freeSlots = this.#started && !waits ? this.settings.concurrency - this.#running.length : 0
     this.#admission.admit(this.queued, freeSlots)
     this.store.add(job, again)
     const unique = job.uniqueKey
@@ -134,8 +135,8 @@ export class JobQueue {
     for (let job = this.#ready.pop(); job !== undefined; job = this.#ready.pop()) this.abandonWaiting(job)
     for (const job of this.#delayed.clear()) this.abandonWaiting(job)
     for (const job of this.#running) {
-      job.run.parentLog.warn(job.run.logBindings(), 'job still running at the shutdown timeout: aborting it')
-      job.run.cancel('shutdown timeout reached')
+      job.parentLog.warn(job.logBindings(), 'job still running at the shutdown timeout: aborting it')
+      job.cancel('shutdown timeout reached')
     }
     // With nothing left running, no job will settle to wake those waiting for idle: wake them now.
     this.wakeIfIdle()
@@ -145,16 +146,16 @@ export class JobQueue {
     const started = job.attempt > 0
     const error = started ? 'Cancelled: shutdown timeout reached before its next attempt' : 'Cancelled: shutdown timeout reached before the job started'
     this.end(job, { status: 'cancelled', error })
-    job.run.parentLog.warn(job.run.logBindings(), started
+    job.parentLog.warn(job.logBindings(), started
       ? 'job abandoned at shutdown: it was waiting to retry'
       : 'job abandoned at shutdown: it never started')
   }
 
   /** Jobs whose scope disposal still has not ended after their grace: recorded cancelled, no longer waited for. */
   private abandonRunning (): void {
-    for (const job of this.#running) {
-      job.run.parentLog.warn(job.run.logBindings(), 'job abandoned at close: it did not finish disposing its scope')
-      this.#running.delete(job)
+    for (const job of this.#running.splice(0)) {
+      job.runningAt = -1
+      job.parentLog.warn(job.logBindings(), 'job abandoned at close: it did not finish disposing its scope')
       this.end(job, { status: 'cancelled', error: 'Cancelled: shutdown timeout reached' })
     }
     this.wakeIdle()
@@ -169,39 +170,56 @@ export class JobQueue {
     })
   }
 
-  private pump (): void {
-    while (this.#running.size < this.settings.concurrency) {
+  /** `now`: the clock read a moment ago (a job's end), for the first job started; the others read it again. */
+  private pump (now?: number): void {
+    while (this.#running.length < this.settings.concurrency) {
       const job = this.#ready.pop()
       if (job === undefined) return
-      this.startAttempt(job)
+      this.startAttempt(job, now ?? Date.now())
+      now = undefined
     }
   }
 
-  private startAttempt (job: JobRecord): void {
-    const now = Date.now()
+  private startAttempt (job: JobRecord, now: number): void {
     this.host.events.jobStarted(job.name, now - Math.max(job.enqueuedAt, job.runAt))
-    this.#running.add(job)
+    job.runningAt = this.#running.push(job) - 1
     job.status = 'running'
     job.startedAt ??= now
     const attempt = ++job.attempt
-    job.attemptEnd = job.run.runAttempt(attempt).then(outcome => this.attemptEnded(job, outcome))
+    job.beginAttempt(attempt, this.attemptEnded)
   }
 
-  private attemptEnded (job: JobRecord, outcome: Outcome): void {
-    job.attemptEnd = undefined
+  /** One function for every job's attempts (bound once, not a closure per job). */
+  private readonly attemptEnded = (job: JobRecord, outcome: Outcome): void => {
     // A job abandoned at close was recorded then; whatever it does later changes nothing.
-    if (!this.#running.delete(job)) return
-    const end = job.run.outcomeAfter(outcome, job.attempt)
-    if (end === undefined) this.retryLater(job)
-    else this.finish(job, end)
-    this.pump()
-    this.wakeIfIdle()
+    if (this.stoppedRunning(job)) {
+      const end = job.outcomeAfter(outcome, job.attempt)
+      if (end === undefined) this.retryLater(job)
+      else this.finish(job, end)
+      // The clock was just read, for its end (a retry reads it again).
+      this.pump(job.finishedAt)
+      this.wakeIfIdle()
+    }
+    job.attemptHasEnded()
+  }
+
+  /** Takes the job out of the running ones (the last takes its place); false when it was not there. */
+  private stoppedRunning (job: JobRecord): boolean {
+    const index = job.runningAt
+    if (index < 0) return false
+    const last = this.#running.pop() as JobRecord
+    if (last !== job) {
+      this.#running[index] = last
+      last.runningAt = index
+    }
+    job.runningAt = -1
+    return true
   }
 
   /** A failed attempt with retries left waits out its backoff in the delayed set, holding no slot. */
   private retryLater (job: JobRecord): void {
-    const delayMs = retryDelay(job.run.spec, job.attempt)
-    job.run.logRetry(job.attempt, delayMs)
+    const delayMs = retryDelay(job.spec, job.attempt)
+    job.logRetry(job.attempt, delayMs)
     job.status = 'queued'
     job.runAt = Date.now() + delayMs
     this.#delayed.add(job)
@@ -218,7 +236,7 @@ export class JobQueue {
   private keptResult (job: JobRecord, result: unknown): unknown {
     const problem = jsonProblem(result, 'result')
     if (problem === undefined) return JSON.parse(JSON.stringify(result))
-    job.run.parentLog.warn({ ...job.run.logBindings(), problem }, 'job result dropped: JSON cannot carry it')
+    job.parentLog.warn({ ...job.logBindings(), problem }, 'job result dropped: JSON cannot carry it')
     return undefined
   }
 
@@ -234,11 +252,12 @@ export class JobQueue {
   }
 
   private isIdle (): boolean {
-    return this.queued === 0 && this.#running.size === 0
+    return this.queued === 0 && this.#running.length === 0
   }
 
   private wakeIfIdle (): void {
-    if (this.isIdle()) this.wakeIdle()
+    // Nobody waits, most of the time: then nothing is made (a queue that empties after every job would make an array each time).
+    if (this.#idle.length > 0 && this.isIdle()) this.wakeIdle()
   }
 
   private wakeIdle (): void {

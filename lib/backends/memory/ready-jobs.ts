@@ -11,6 +11,9 @@ const before = (a: ReadyItem, b: ReadyItem): boolean => a.priority < b.priority 
 /** Below it, `heapIndex` tells an item's place in the line (-2 - its position): the heap's indexes are 0 and up. */
 const IN_LINE = -2
 
+/** A line this long or shorter is emptied in place rather than replaced. */
+const REUSE_UP_TO = 64
+
 /** Past this many taken slots at its front, the line is compacted (when they are also half of it). */
 const COMPACT_AFTER = 1024
 
@@ -75,9 +78,11 @@ export class ReadyJobs<T extends ReadyItem> {
 
   private compact (): void {
     if (this.#inLine === 0) {
-      // Empty: a new array, so a burst does not keep its backing store (8 bytes a job) after it.
+      // Empty: a new array after a burst, so that it does not keep its backing store (8 bytes a
+      // job); a short line is emptied in place, as it empties after most turns of the event loop.
       this.#base += this.#line.length
-      this.#line = []
+      if (this.#line.length > REUSE_UP_TO) this.#line = []
+      else this.#line.length = 0
       this.#head = 0
     } else if (this.#head > COMPACT_AFTER && this.#head * 2 > this.#line.length) {
       this.#line.splice(0, this.#head)
