@@ -99,10 +99,11 @@ t.test('a fleet-wide pause outlasts a restart; another replica resumes it; a rep
   await until(async () => (await schedulers()).join() === 'beat,paused', 2000, 'the resume to reach Redis')
   await restarted.close()
   // Only the replica that saw the task paused at its start is left: the runs of the resumed task land on it.
-  // A run that landed on the closing replica is handed back and waits for the next fetch: allow for a loaded machine.
-  await until(() => runs.paused > before, 15_000, 'the resumed task to run')
+  // A run that landed on the closing replica is handed back and waits for the next fetch, or, if
+  // the close caught it running, for its lock to lapse (lockDuration + stalledInterval, 25 s).
+  await until(() => runs.paused > before, 30_000, 'the resumed task to run')
   // The first run counted may be one the closing replica took in flight: wait for one to land here.
-  await until(() => watching.tasks.get('paused')?.state !== 'paused', 15_000, 'a run landing on it to tell it the task was resumed')
+  await until(() => watching.tasks.get('paused')?.state !== 'paused', 30_000, 'a run landing on it to tell it the task was resumed')
   t.not(watching.tasks.get('paused')?.state, 'paused', 'a run landing on it tells it the task was resumed')
 })
 
