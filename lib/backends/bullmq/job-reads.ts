@@ -28,14 +28,14 @@ export class JobReads {
     const { state, mark } = job
     // A job cancelled before it started is cancelled from then on (the worker that takes it drops
     // it); one cancelled while it ran is running until its replica has aborted it, and failed it.
-    const [cancelledAt, found] = mark?.split(':') ?? []
+    const [cancelledAt, found, ...name] = mark?.split(':') ?? []
     const dropped = found === 'queued'
     const status = dropped || (found === 'running' && state === 'failed') ? 'cancelled' : state
     const finished = status !== 'queued' && status !== 'running'
     return jobStatus({
       id,
       // A job cancelled while queued carries CANCELLED_JOB as its name; its mark keeps its own.
-      name: dropped ? (mark as string).slice((mark as string).indexOf(':queued:') + ':queued:'.length) : job.name,
+      name: dropped ? name.join(':') : job.name,
       status,
       enqueuedAt: job.enqueuedAt,
       startedAt: dropped ? undefined : job.startedAt,

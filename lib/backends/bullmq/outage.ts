@@ -117,12 +117,12 @@ export class StoreErrors {
   /** Stops asking the store (at close). */
   close (): void {
     clearInterval(this.#probing)
+    this.#probing = undefined
   }
 
   private ask (): void {
     this.probe?.().then(() => {
       this.close()
-      this.#probing = undefined
       this.restored()
     }, () => {})
   }

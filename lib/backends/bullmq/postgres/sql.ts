@@ -41,6 +41,7 @@ INSERT INTO ${TABLE} (queue, kind, key, value) VALUES ($1, 'pause', $2, ${NOW}::
 ON CONFLICT (queue, kind, key) DO NOTHING`
 export const PAUSE_REMOVE = `DELETE FROM ${TABLE} WHERE queue = $1 AND kind = 'pause' AND key = $2`
 export const PAUSES = `SELECT key FROM ${TABLE} WHERE queue = $1 AND kind = 'pause'`
+export const IS_PAUSED = `SELECT 1 FROM ${TABLE} WHERE queue = $1 AND kind = 'pause' AND key = $2`
 
 /**
  * $1 queue, $2 claim, $3 job id, $4 record, $5 ms. The upsert always answers the row, locked, as

@@ -50,8 +50,9 @@ export class PostgresStore implements FleetStore {
     return (await this.rows(sql.PAUSES)).map(row => row.key as string)
   }
 
+  /** Asked at every run of a task: its own row, not every pause. */
   async isPaused (task: string): Promise<boolean> {
-    return (await this.pauses()).includes(task)
+    return (await this.rows(sql.IS_PAUSED, task)).length === 1
   }
 
   async claim (claim: string, id: string, record: string, ms: number): Promise<string | null> {
